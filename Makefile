@@ -1,0 +1,43 @@
+# shrinksim: `make run` runs the default study end to end, `make test` runs the tests.
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
+CORES  ?= all
+PYTHON ?= python3
+# Rules call `python -m shrinksim`: put the venv first so every job uses the same interpreter
+# (PyStan's compile cache is keyed by the interpreter's path).
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install run report test test-fast lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## the default study (config.yaml): figures in results/figures/
+	$(BIN)/snakemake --cores $(CORES)
+
+report: install  ## HTML report of the finished study, without refitting
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+test: install  ## every test, the slow real-fit and end-to-end ones included
+	$(BIN)/python -m pytest
+
+test-fast: install  ## unit tests only (no Stan compilation)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/ruff format src tests
+
+clean:  ## results only; compiled models in .cache/ are kept
+	rm -rf results .snakemake

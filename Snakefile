@@ -1,0 +1,19 @@
+# shrinksim: how much will partial pooling shrink my group estimates?
+# Grid -> simulate -> compile once -> fit (batched) -> summarize -> figures and report.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/summarize.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/summary/cells.parquet",
+        "results/figures/shrinkage_vs_n.png",
+        "results/figures/estimate_vs_observed.png",

@@ -1,0 +1,1 @@
+"""shrinksim: how much will partial pooling shrink my group estimates?"""

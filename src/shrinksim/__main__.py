@@ -1,0 +1,5 @@
+"""``python -m shrinksim``."""
+
+from shrinksim.cli import main
+
+main()

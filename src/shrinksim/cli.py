@@ -1,0 +1,145 @@
+"""Command line called by the Snakemake rules: ``python -m shrinksim STAGE ...``.
+
+Each stage reads its inputs, does its work through the package and writes its outputs
+atomically. Settings arrive as JSON holding only what the stage needs, so Snakemake reruns
+exactly the jobs whose settings changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from shrinksim import tables
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from shrinksim.config import DataCell
+    from shrinksim.simulate import simulate_batch
+
+    settings = json.loads(args.settings)
+    frame = simulate_batch(settings, DataCell.from_path(args.cell), args.replicates)
+    tables.write_table(frame, args.out, tables.DATA)
+
+
+def cmd_compile(args: argparse.Namespace) -> None:
+    from shrinksim.engine import make_engine, program_source
+    from shrinksim.fit import example_data
+
+    program = Path(args.stan_file).stem
+    engine = make_engine(args.engine, cache_dir=args.cache_dir, model_dir=Path(args.out).parent)
+    _progress(f"compiling {args.stan_file} with {args.engine}")
+    compiled = engine.compile(program_source(args.stan_file), program, example_data(program))
+    text = json.dumps(compiled, indent=1)
+    tables.write_atomic(args.out, lambda tmp: Path(tmp).write_text(text))
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    from shrinksim.config import FitCell
+    from shrinksim.engine import make_engine
+    from shrinksim.fit import fit_batch
+
+    settings = json.loads(args.settings)
+    compiled = json.loads(Path(args.compiled).read_text())
+    data = pq.read_table(args.data, schema=tables.DATA).to_pandas()
+    cell = FitCell.from_path(args.cell)
+    with make_engine(
+        compiled["engine"],
+        cache_dir=args.cache_dir,
+        model_dir=Path(args.compiled).parent,
+        threads=args.threads,
+    ) as engine:
+        groups, fits = fit_batch(engine, compiled, cell, data, settings, progress=_progress)
+    tables.write_table(groups, args.groups_out, tables.GROUPS)
+    tables.write_table(fits, args.fits_out, tables.FITS)
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    from shrinksim.summarize import shrinkage_per_cell, shrinkage_per_fit
+
+    groups = tables.read_tables(args.groups, tables.GROUPS)
+    fits = tables.read_tables(args.fits, tables.FITS)
+    per_fit = shrinkage_per_fit(groups, fits, args.p0)
+    out = Path(args.out_dir)
+    tables.write_table(groups, out / "groups.parquet", tables.GROUPS)
+    tables.write_table(fits, out / "fits.parquet", tables.FITS)
+    tables.write_table(per_fit, out / "shrinkage.parquet", tables.SHRINKAGE)
+    tables.write_table(shrinkage_per_cell(per_fit), out / "cells.parquet", tables.CELLS)
+    bad = fits[fits["status"] != "ok"]
+    _progress(f"{len(fits)} fits: {len(fits) - len(bad)} ok, {len(bad)} with problems")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    from shrinksim import plot
+
+    summary = Path(args.summary_dir)
+    cells = pq.read_table(summary / "cells.parquet").to_pandas()
+    groups = pq.read_table(summary / "groups.parquet").to_pandas()
+    plot.shrinkage_vs_n(cells, args.p0, args.shrinkage_vs_n)
+    plot.estimate_vs_observed(groups, args.estimate_vs_observed)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``shrinksim`` argument parser."""
+    top = argparse.ArgumentParser(prog="shrinksim", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="simulate the data sets of one data cell and batch")
+    p.add_argument("--settings", required=True, help="JSON: seed and data settings")
+    p.add_argument("--cell", required=True, help="data cell path, e.g. n~35/groups~100/tau~0.25")
+    p.add_argument("--replicates", required=True, type=lambda s: [int(r) for r in s.split(",")])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("compile", help="compile one Stan program once for the whole study")
+    p.add_argument("--stan-file", required=True)
+    p.add_argument("--engine", required=True, choices=["cmdstanpy", "pystan"])
+    p.add_argument("--cache-dir", required=True)
+    p.add_argument("--out", required=True, help="JSON describing the compiled model")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("fit", help="fit one fit cell's batch of replicates")
+    p.add_argument("--settings", required=True, help="JSON: seed, sampler, retry, priors")
+    p.add_argument("--cell", required=True, help="fit cell path, e.g. .../prior~weak/model~partial")
+    p.add_argument("--data", required=True)
+    p.add_argument("--compiled", required=True)
+    p.add_argument("--cache-dir", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--groups-out", required=True)
+    p.add_argument("--fits-out", required=True)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("summarize", help="combine fits and measure shrinkage")
+    p.add_argument("--groups", nargs="+", required=True)
+    p.add_argument("--fits", nargs="+", required=True)
+    p.add_argument("--p0", type=float, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("plot", help="draw the figures from the summary tables")
+    p.add_argument("--summary-dir", required=True)
+    p.add_argument("--p0", type=float, required=True)
+    p.add_argument("--shrinkage-vs-n", required=True)
+    p.add_argument("--estimate-vs-observed", required=True)
+    p.set_defaults(func=cmd_plot)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

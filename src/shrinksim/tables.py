@@ -1,0 +1,144 @@
+"""Explicit Parquet schemas of every intermediate table, and atomic writing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CELL_FIELDS = [
+    pa.field("n_per_group", pa.int32()),
+    pa.field("groups", pa.int32()),
+    pa.field("spread_axis", pa.string()),
+    pa.field("spread", pa.float64()),
+    pa.field("prior", pa.string()),
+    pa.field("model", pa.string()),
+]
+"""The fit cell, on every row of fit and summary tables."""
+
+_QUANTITY = ("mean", "sd", "median", "q025", "q975")
+
+
+def _summary_fields(prefix: str) -> list[pa.Field]:
+    return [pa.field(f"{prefix}_{q}", pa.float64()) for q in _QUANTITY]
+
+
+DATA = pa.schema(
+    [
+        pa.field("replicate", pa.int32()),
+        pa.field("group", pa.int32()),
+        pa.field("is_control", pa.bool_()),
+        pa.field("n", pa.int32()),
+        pa.field("y", pa.int32()),
+        pa.field("true_p", pa.float64()),
+        pa.field("true_logit", pa.float64()),
+    ]
+)
+"""Simulated data: one row per (replicate, group); group 0 is the control group."""
+
+GROUPS = pa.schema(
+    [
+        *CELL_FIELDS,
+        *DATA,
+        pa.field("obs_p", pa.float64()),
+        pa.field("obs_logit", pa.float64()),
+        *_summary_fields("theta"),
+        *_summary_fields("p"),
+    ]
+)
+"""Group-level posterior summaries: log-odds ``theta_*`` and probability ``p_*``."""
+
+FITS = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("replicate", pa.int32()),
+        pa.field("status", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("attempts", pa.int32()),
+        pa.field("adapt_delta", pa.float64()),
+        pa.field("seed", pa.int64()),
+        pa.field("engine", pa.string()),
+        *_summary_fields("mu"),
+        *_summary_fields("tau"),
+        pa.field("divergences", pa.int32()),
+        pa.field("treedepth_hits", pa.int32()),
+        pa.field("ebfmi_min", pa.float64()),
+        pa.field("rhat_max", pa.float64()),
+        pa.field("ess_bulk_min", pa.float64()),
+        pa.field("ess_tail_min", pa.float64()),
+        pa.field("sampling_seconds", pa.float64()),
+    ]
+)
+"""One row per fit: status, hyperparameter summaries and sampler diagnostics."""
+
+SHRINKAGE = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("replicate", pa.int32()),
+        pa.field("status", pa.string()),
+        pa.field("shrinkage", pa.float64()),
+        pa.field("shrinkage_ratio", pa.float64()),
+        pa.field("shrinkage_theory", pa.float64()),
+        pa.field("tau_mean", pa.float64()),
+    ]
+)
+"""Shrinkage of one fit (see :mod:`shrinksim.summarize` for the definitions)."""
+
+CELLS = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("fits", pa.int32()),
+        pa.field("fits_ok", pa.int32()),
+        pa.field("shrinkage_mean", pa.float64()),
+        pa.field("shrinkage_mcse", pa.float64()),
+        pa.field("shrinkage_theory", pa.float64()),
+        pa.field("tau_mean", pa.float64()),
+    ]
+)
+"""Shrinkage per fit cell, averaged over replicates, with its Monte Carlo standard error."""
+
+
+def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Convert with exactly ``schema``'s columns, order and types (missing column: error)."""
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise KeyError(f"table lacks columns {missing}")
+    frame = frame[schema.names].copy()
+    for field in schema:
+        if pa.types.is_integer(field.type):  # nullable: a failed fit has no diagnostics
+            frame[field.name] = pd.array(frame[field.name], dtype="Int64")
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, schema: pa.Schema) -> None:
+    """Write Parquet atomically: a temporary file in the same folder, then rename."""
+    table = to_table(frame, schema)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_atomic(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)``, then rename onto ``path``; no partial file is ever left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_tables(paths: Iterable[str | Path], schema: pa.Schema) -> pd.DataFrame:
+    """Read and concatenate Parquet files that share ``schema``."""
+    tables = [pq.read_table(p, schema=schema) for p in paths]
+    return pa.concat_tables(tables).to_pandas() if tables else schema.empty_table().to_pandas()

@@ -1,0 +1,55 @@
+"""Shared fixtures: the repository's config and schema, and compiled Stan programs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shrinksim.config import load_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"  # compiled PyStan models, shared with `make run`
+
+
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge like Snakemake merges --configfile over configfile:."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture(scope="session")
+def schema() -> dict[str, Any]:
+    return load_yaml(REPO / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.fixture()
+def config() -> dict[str, Any]:
+    """A fresh copy of the default config.yaml."""
+    return load_yaml(REPO / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def compile_program(tmp_path_factory):
+    """compile_program(program, engine="pystan") -> compiled-model dict, compiled once."""
+    from shrinksim.engine import make_engine, program_source
+    from shrinksim.fit import example_data
+
+    done: dict[tuple[str, str], dict[str, str]] = {}
+    model_dir = tmp_path_factory.mktemp("models")
+
+    def compile_(program: str, engine: str = "pystan") -> dict[str, str]:
+        if (program, engine) not in done:
+            with make_engine(engine, cache_dir=CACHE, model_dir=model_dir) as eng:
+                code = program_source(REPO / "stan" / f"{program}.stan")
+                done[program, engine] = eng.compile(code, program, example_data(program))
+        return done[program, engine]
+
+    return compile_

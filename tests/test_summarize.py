@@ -1,0 +1,73 @@
+"""Shrinkage measures against closed forms and hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinksim.summarize import (
+    implied_tau,
+    shrinkage_per_cell,
+    shrinkage_per_fit,
+    theory_shrinkage,
+)
+
+KEY = {
+    "n_per_group": 35,
+    "groups": 6,
+    "spread_axis": "tau",
+    "spread": 0.5,
+    "prior": "weak",
+    "model": "partial",
+}
+
+
+def test_theory_curve_closed_form():
+    # sigma^2 = 1 / (35 * 0.4 * 0.6) = 0.119048; B = 0.119048 / (0.119048 + 0.25) = 0.32258
+    assert theory_shrinkage(35, 0.5, 0.4) == pytest.approx(0.119048 / 0.369048, rel=1e-5)
+    assert theory_shrinkage(np.array([1, 1e9]), 0.5, 0.4) == pytest.approx([0.943, 0.0], abs=1e-3)
+    assert implied_tau("p_sd", 0.048, 0.4) == pytest.approx(0.2)
+
+
+def _fit(replicate: int, b: float, mu: float = -0.4) -> tuple[pd.DataFrame, dict]:
+    obs = np.array([-1.5, -1.0, -0.2, 0.3, 0.9, 1.4])
+    n = np.full(6, 35)
+    y = np.round(n / (1 + np.exp(-obs))).astype(int)
+    obs_logit = np.log((y + 0.5) / (n - y + 0.5))
+    groups = pd.DataFrame(
+        {
+            **KEY,
+            "replicate": replicate,
+            "group": range(1, 7),
+            "is_control": False,
+            "n": n,
+            "y": y,
+            "obs_logit": obs_logit,
+            "theta_mean": mu + (1 - b) * (obs_logit - mu),  # exact linear shrinkage by b
+        }
+    )
+    control = groups.iloc[[0]].assign(group=0, is_control=True, obs_logit=5.0, theta_mean=-3.0)
+    return pd.concat([control, groups]), {
+        **KEY,
+        "replicate": replicate,
+        "status": "ok",
+        "mu_mean": mu,
+        "tau_mean": 0.4,
+    }
+
+
+def test_shrinkage_recovers_exact_linear_shrinkage():
+    parts = [_fit(0, 0.3), _fit(1, 0.5), _fit(2, 0.7)]
+    groups = pd.concat([g for g, _ in parts])
+    fits = pd.DataFrame([f for _, f in parts])
+    per_fit = shrinkage_per_fit(groups, fits, p0=0.4)
+    # the control row (an outlier by construction) is excluded, so both measures are exact
+    assert per_fit["shrinkage"].to_numpy() == pytest.approx([0.3, 0.5, 0.7], abs=1e-12)
+    assert per_fit["shrinkage_ratio"].to_numpy() == pytest.approx([0.3, 0.5, 0.7], abs=1e-12)
+    cell = shrinkage_per_cell(per_fit)
+    assert len(cell) == 1
+    # mean 0.5, sd 0.2, MCSE = sd / sqrt(3)
+    assert cell["shrinkage_mean"].iloc[0] == pytest.approx(0.5)
+    assert cell["shrinkage_mcse"].iloc[0] == pytest.approx(0.2 / np.sqrt(3))
+    assert cell["shrinkage_theory"].iloc[0] == pytest.approx(theory_shrinkage(35, 0.5, 0.4))

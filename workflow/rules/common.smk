@@ -1,0 +1,51 @@
+import json
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from shrinksim import config as study
+from shrinksim.engine import resolve_engine
+
+min_version("9.0")
+
+
+report: "../report/workflow.rst"
+
+
+# One line per problem, naming the key, before any job runs; then the catalogue's check.
+study.check(
+    config,
+    study.load_yaml(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+)
+validate(config, "../schemas/config.schema.yaml")
+
+ENGINE = resolve_engine(config["engine"])
+FIT_CELLS = study.fit_cells(config)
+BATCHES = study.batches(config)
+
+
+wildcard_constraints:
+    datacell=r"n~\d+/groups~\d+/(tau|p_sd)~[^/]+",
+    prior=r"[^/]+",
+    model="|".join(study.MODELS),
+    batch=r"\d+",
+    program=r"[a-z_]+",
+
+
+def fit_outputs(kind):
+    """Every fit job's `kind` table (groups or fits) in the grid."""
+    return [
+        f"results/fits/{cell.path}/batch~{batch}/{kind}.parquet"
+        for cell in FIT_CELLS
+        for batch in range(len(BATCHES))
+    ]
+
+
+def fit_settings(prior):
+    """What a fit job's numbers depend on, besides its data (a change reruns it)."""
+    settings = {
+        key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")
+    }
+    if prior != study.NO_PRIOR:
+        settings["tau_prior"] = config["priors"][prior]
+    return json.dumps(settings, sort_keys=True)

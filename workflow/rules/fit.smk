@@ -1,0 +1,44 @@
+rule compile_model:
+    input:
+        stan="stan/{program}.stan",
+        included="stan/prior.stanfunctions",
+    output:
+        f"results/models/{ENGINE}/{{program}}.json",
+    log:
+        "results/logs/compile/{program}.log",
+    conda:
+        "../envs/shrinksim.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        engine=ENGINE,
+        cache_dir=config["cache_dir"],
+    shell:
+        "python -m shrinksim compile --stan-file {input.stan} --engine {params.engine}"
+        " --cache-dir {params.cache_dir} --out {output} 2> {log}"
+
+
+rule fit:
+    input:
+        data="results/data/{datacell}/batch~{batch}.parquet",
+        compiled=lambda wc: f"results/models/{ENGINE}/{study.STAN_PROGRAMS[wc.model]}.json",
+    output:
+        groups="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/groups.parquet",
+        fits="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/fits.parquet",
+    log:
+        "results/logs/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.log",
+    conda:
+        "../envs/shrinksim.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        settings=lambda wc: fit_settings(wc.prior),
+        cache_dir=config["cache_dir"],
+    shell:
+        "python -m shrinksim fit --settings {params.settings:q}"
+        " --cell {wildcards.datacell}/prior~{wildcards.prior}/model~{wildcards.model}"
+        " --data {input.data} --compiled {input.compiled} --cache-dir {params.cache_dir}"
+        " --threads {threads} --groups-out {output.groups} --fits-out {output.fits} 2> {log}"
