@@ -67,9 +67,9 @@ def test_seeds_depend_on_cell_and_replicate_only():
 
 
 def test_n_sd_absolute_or_percentage(config):
-    config["data"]["n_sd"] = "20%"
+    config["simulation"]["n_sd"] = "20%"
     assert study.n_sd(config, 50) == pytest.approx(10)
-    config["data"]["n_sd"] = 5
+    config["simulation"]["n_sd"] = 5
     assert study.n_sd(config, 50) == 5
 
 
@@ -94,11 +94,11 @@ BAD = [
     ({"sampler": {"adapt_delta": 0}}, "sampler.adapt_delta: 0 must be > 0"),
     ({"sampler": {"chains": "four"}}, "sampler.chains: expected integer, got 'four'"),
     ({"engine": "stan"}, "engine: 'stan' is not one of ['auto', 'cmdstanpy', 'pystan']"),
-    ({"data": {"control": {"n": -1}}}, "data.control.n: -1 must be >= 0"),
-    ({"data": {"p0": 1.5}}, "data.p0: 1.5 must be < 1"),
+    ({"simulation": {"control": {"n": -1}}}, "simulation.control.n: -1 must be >= 0"),
+    ({"simulation": {"p0": 1.5}}, "simulation.p0: 1.5 must be < 1"),
     (
-        {"data": {"generator": "probability_normal"}},
-        "grid.p_sd: required by data.generator 'probability_normal'",
+        {"simulation": {"generator": "probability_normal"}},
+        "grid.p_sd: required by simulation.generator 'probability_normal'",
     ),
     ({"intercept_prior": "student_t(3, 0)"}, "intercept_prior: student_t takes 3 arguments"),
     (

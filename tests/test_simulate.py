@@ -34,7 +34,7 @@ def test_same_cell_and_replicate_same_data_in_any_batch(config):
 
 def test_control_group_does_not_change_treatment_data(config):
     with_control = simulate(config, CELL, 0)
-    without = simulate(merged(config, {"data": {"control": {"n": 0}}}), CELL, 0)
+    without = simulate(merged(config, {"simulation": {"control": {"n": 0}}}), CELL, 0)
     assert len(without) == 100 and not without["is_control"].any()
     pd.testing.assert_frame_equal(
         with_control[~with_control["is_control"]].reset_index(drop=True), without
@@ -58,7 +58,7 @@ def test_logit_normal_moments(config):
 
 def test_probability_normal_moments_and_bounds(config):
     # p_g ~ N(0.4, 0.05) truncated to (0, 1) (8 sd away: truncation has no visible effect).
-    config = merged(config, {"data": {"generator": "probability_normal"}})
+    config = merged(config, {"simulation": {"generator": "probability_normal"}})
     frame = simulate(config, DataCell(35, 20000, "p_sd", 0.05), 0)
     treat = frame[~frame["is_control"]]
     assert treat["true_p"].mean() == pytest.approx(0.4, abs=4 * 0.05 / np.sqrt(20000))

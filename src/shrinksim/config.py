@@ -139,7 +139,7 @@ class FitCell:
 def data_cells(config: Mapping[str, Any]) -> list[DataCell]:
     """Every data cell of the grid, in grid order."""
     grid = config["grid"]
-    axis = SPREAD_AXES[config["data"]["generator"]]
+    axis = SPREAD_AXES[config["simulation"]["generator"]]
     return [
         DataCell(int(n), int(g), axis, float(s))
         for n in grid["n"]
@@ -182,7 +182,7 @@ def stan_seed(seed: int, key: str, replicate: int) -> int:
 
 def n_sd(config: Mapping[str, Any], n: int) -> float:
     """Standard deviation of outcomes per group: absolute, or ``"15%"`` of ``n``."""
-    value = config["data"]["n_sd"]
+    value = config["simulation"]["n_sd"]
     if isinstance(value, str):
         return float(value.rstrip("%")) / 100 * n
     return float(value)
@@ -253,14 +253,14 @@ def problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     ]
     if found:
         return found
-    grid, data = config["grid"], config["data"]
+    grid, data = config["grid"], config["simulation"]
     axis = SPREAD_AXES[data["generator"]]
     other = next(a for a in SPREAD_AXES.values() if a != axis)
     if grid.get(axis) is None:
-        found.append(f"grid.{axis}: required by data.generator {data['generator']!r}")
+        found.append(f"grid.{axis}: required by simulation.generator {data['generator']!r}")
     if grid.get(other) is not None:
         found.append(
-            f"grid.{other}: not used by data.generator {data['generator']!r}; "
+            f"grid.{other}: not used by simulation.generator {data['generator']!r}; "
             f"use grid.{axis} (set {other}: null when merging over config.yaml)"
         )
     for i, name in enumerate(grid["prior"]):

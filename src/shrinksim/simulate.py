@@ -1,6 +1,6 @@
 """Simulate binomial group data: the forum scenario, generalised.
 
-Group 0 is the control group (when ``data.control.n > 0``); groups 1..G are treatments with
+Group 0 is the control group (when ``simulation.control.n > 0``); groups 1..G are treatments with
 n_g = max(1, floor(Normal(n, n_sd))) outcomes and y_g ~ Binomial(n_g, p_g), where either
 logit p_g = logit(p0) + tau z_g (``logit_normal``) or p_g ~ Normal(p0, p_sd) kept inside
 (0, 1) by redrawing (``probability_normal``, the forum's generator).
@@ -20,7 +20,7 @@ from shrinksim.config import DataCell, n_sd, seed_sequence
 
 def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.DataFrame:
     """One data set (rows: control group, then treatment groups) for (cell, replicate)."""
-    data = config["data"]
+    data = config["simulation"]
     rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.path, replicate))
     groups = cell.groups
     n = np.maximum(1, np.floor(rng.normal(cell.n, n_sd(config, cell.n), groups))).astype(int)

@@ -15,7 +15,7 @@ rule summarize:
         mem_mb=2000,
         runtime=10,
     params:
-        p0=config["data"]["p0"],
+        p0=config["simulation"]["p0"],
     shell:
         "python -m shrinksim summarize --groups {input.groups} --fits {input.fits}"
         " --p0 {params.p0} --out-dir results/summary 2> {log}"
@@ -44,7 +44,7 @@ rule plot:
         mem_mb=2000,
         runtime=10,
     params:
-        p0=config["data"]["p0"],
+        p0=config["simulation"]["p0"],
     shell:
         "python -m shrinksim plot --summary-dir results/summary --p0 {params.p0}"
         " --shrinkage-vs-n {output.shrinkage} --estimate-vs-observed {output.estimates} 2> {log}"
