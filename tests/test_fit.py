@@ -43,7 +43,6 @@ def data(config_module):
 @pytest.fixture(scope="module")
 def config_module():
     from conftest import REPO
-
     from shrinksim.config import load_yaml
 
     return load_yaml(REPO / "config.yaml")
@@ -160,3 +159,23 @@ def test_cmdstanpy_and_pystan_agree(compile_program, data):
         xb.std(axis=(0, 1)) / np.sqrt(diagnostics.ess_bulk(xb)),
     )
     assert np.all(np.abs(xa.mean(axis=(0, 1)) - xb.mean(axis=(0, 1))) < 4 * se)
+
+
+def test_divergent_fit_is_retried_then_recorded(compile_program, config_module):
+    """tau = 0 with 8 groups of 5 outcomes is a funnel: at adapt_delta 0.3 this seed
+    diverges; the retry at 0.99 clears it. With no higher adapt_delta to retry with, the
+    fit is kept with status 'divergent' and says so."""
+    cell = FitCell(DataCell(5, 8, "tau", 0.0), "weak", "partial")
+    data = simulate(config_module, cell.data, 0)
+    settings = fit_settings(config_module) | {"seed": 1, "tau_prior": "student_t(3, 0, 10)"}
+    settings["sampler"] = settings["sampler"] | {"adapt_delta": 0.3}
+    compiled = compile_program("partial_pooling")
+    with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
+        _, fixed = fit_batch(engine, compiled, cell, data, settings, progress=lambda m: None)
+        stuck = settings | {"retry": {"max_attempts": 2, "adapt_delta": 0.3}}
+        _, kept = fit_batch(engine, compiled, cell, data, stuck, progress=lambda m: None)
+    assert fixed[["status", "attempts", "adapt_delta"]].iloc[0].tolist() == ["ok", 2, 0.99]
+    assert fixed["divergences"].iloc[0] == 0
+    row = kept.iloc[0]
+    assert row["status"] == "divergent" and row["attempts"] == 2 and row["divergences"] > 0
+    assert "divergent transitions after 2 attempts" in row["message"]

@@ -185,8 +185,10 @@ def _process_scratch() -> Path:
     if not _SCRATCH:
         _SCRATCH.append(Path(tempfile.mkdtemp(prefix="shrinksim-httpstan-")))
         atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
-        # httpstan finds its cache through appdirs, i.e. $XDG_CACHE_HOME, at every call.
+        # httpstan finds its cache through appdirs, i.e. $XDG_CACHE_HOME, at every call,
+        # and leaves one Unix socket per chain in the temporary folder: keep both in here.
         os.environ["XDG_CACHE_HOME"] = str(_SCRATCH[0])
+        tempfile.tempdir = str(_SCRATCH[0])
     return _SCRATCH[0]
 
 
@@ -302,6 +304,8 @@ class PyStanEngine(Engine):
         finally:
             for fits in (scratch / "httpstan").glob("*/models/*/fits"):
                 shutil.rmtree(fits, ignore_errors=True)
+            for sock in scratch.glob("httpstan_*.sock"):
+                sock.unlink(missing_ok=True)
         chains, draws = settings.chains, settings.draws
 
         def reshape(flat: np.ndarray, dims: list[int]) -> np.ndarray:

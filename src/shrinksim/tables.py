@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -121,10 +122,15 @@ def write_table(frame: pd.DataFrame, path: str | Path, schema: pa.Schema) -> Non
     write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_atomic(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename onto ``path``; no partial file is ever left."""
+def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)``, then rename onto ``path``; no partial file is ever left.
+
+    Temporary files of an earlier writer of ``path`` that was killed are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
