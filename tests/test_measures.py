@@ -69,7 +69,7 @@ def test_mcse_matches_spread_of_the_measure_over_repeated_studies():
         assert ratio == pytest.approx(1, abs=0.08), name
 
 
-def _synthetic() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def synthetic_cell() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Five fits of one partial-pooling cell: four with estimates, one sampler error."""
     tau_mean = [0.4, 0.6, 0.5, 0.7]
     fits = pd.DataFrame(
@@ -127,7 +127,7 @@ def _synthetic() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def test_measures_on_synthetic_fits_match_hand_computation():
-    fits, groups, shrinkage = _synthetic()
+    fits, groups, shrinkage = synthetic_cell()
     out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
     tables.to_table(out, tables.MEASURES)  # fits the declared schema
     got = out
@@ -180,7 +180,7 @@ def test_measures_on_synthetic_fits_match_hand_computation():
 
 
 def test_group_coverage_counts_misses():
-    fits, groups, shrinkage = _synthetic()
+    fits, groups, shrinkage = synthetic_cell()
     groups = groups.assign(true_logit=groups["true_logit"] + 0.75)  # shift the truth
     out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
     cov = out[(out["target"] == "groups") & (out["measure"] == "coverage")].set_index("level")
@@ -192,7 +192,7 @@ def test_group_coverage_counts_misses():
 
 
 def test_baselines_have_no_tau_measures_and_no_theory():
-    fits, groups, shrinkage = _synthetic()
+    fits, groups, shrinkage = synthetic_cell()
     for frame in (fits, groups, shrinkage):
         frame["model"], frame["prior"] = "complete", "none"
     groups["theta_mean"] = 0.0  # complete pooling: every group gets the same estimate
