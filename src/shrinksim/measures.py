@@ -160,7 +160,9 @@ def cell_measures(
     """Every measure of one fit cell (its fits, group rows and shrinkage rows) as tidy rows."""
     rows: list[dict[str, Any]] = []
 
-    def add(target: str, measure: str, est: Estimate, r: int, level=np.nan, ref=np.nan) -> None:
+    def add(
+        target: str, measure: str, est: Estimate, r: int, level: float = np.nan, ref: float = np.nan
+    ) -> None:
         rows.append(
             dict(target=target, measure=measure, level=level, value=est.value, mcse=est.mcse)
             | dict(reference=ref, replicates=r)

@@ -78,6 +78,17 @@ def _select(measures: pd.DataFrame, target: str, measure: str) -> pd.DataFrame:
     return _with_labels(measures[(measures["target"] == target) & (measures["measure"] == measure)])
 
 
+def placeholder(message: str) -> plt.Figure:
+    """A small figure that says why there is nothing to draw (e.g. no partial-pooling fit)."""
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
+NO_PARTIAL = "no partial-pooling fit with estimates in this study"
+
+
 def save(fig: plt.Figure, *paths: str | Path) -> None:
     """Save a figure atomically to each path, in the format its suffix names; then close it."""
     for path in paths:
@@ -93,6 +104,8 @@ def shrinkage_vs_n(measures: pd.DataFrame, p0: float) -> plt.Figure:
     of +- 1.96 MCSE (solid) and the median ratio (dotted), one colour per prior, one panel
     per true spread, and the normal-approximation curve (dashed)."""
     cells = measures[(measures["target"] == "shrinkage") & (measures["model"] == "partial")]
+    if cells.empty:
+        return placeholder(NO_PARTIAL)
     cells = _with_labels(cells)
     palette = _palette(cells["fit"])
     spreads = _spreads(cells)
@@ -174,7 +187,7 @@ def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> pl
     the grid's n nearest ``n``, smallest true spread, first replicate; the observed
     proportion y / n (solid) and the true p (dotted) marked."""
     if draws.empty:
-        raise ValueError("no posterior draws: the grid has no partial-pooling fit")
+        return placeholder(NO_PARTIAL)
     chosen_n = min(draws["n_per_group"].unique(), key=lambda v: (abs(v - n), v))
     cell = draws[draws["n_per_group"] == chosen_n]
     cell = cell[cell["spread"] == cell["spread"].min()]
@@ -215,6 +228,8 @@ def tau_posterior(fits: pd.DataFrame, p0: float) -> plt.Figure:
     """Posterior mean of tau (point) with its 50 % (thick) and 95 % (thin) intervals for every
     partial-pooling fit, against the true tau (black bar), one panel per n, colour = prior."""
     part = fits[(fits["model"] == "partial") & (fits["status"] != "error")]
+    if part.empty:
+        return placeholder(NO_PARTIAL)
     part = part.assign(
         true_tau=[
             float(implied_tau(a, s, p0))
