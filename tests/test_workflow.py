@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +20,15 @@ from shrinksim import tables
 
 pytestmark = pytest.mark.slow
 TINY = REPO / "tests/configs/tiny.yaml"
+FIGURES = (
+    "shrinkage_vs_n",
+    "estimate_vs_observed",
+    "posterior_densities",
+    "tau_posterior",
+    "rmse_vs_n",
+    "coverage_vs_n",
+    "diagnostics",
+)
 
 
 def command(*args: str, config: tuple[str, ...] = ()) -> list[str]:
@@ -82,15 +93,28 @@ def study(tmp_path_factory) -> Path:
 
 def test_every_output_exists_with_declared_schema(study):
     results = study / "results"
-    for name in ("shrinkage_vs_n.png", "estimate_vs_observed.png"):
-        assert (results / "figures" / name).stat().st_size > 10_000
+    for name in FIGURES:
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (results / "figures" / f"{name}.svg").read_text().rstrip().endswith("</svg>")
     for name, schema in [
         ("groups", tables.GROUPS),
         ("fits", tables.FITS),
         ("shrinkage", tables.SHRINKAGE),
         ("cells", tables.CELLS),
+        ("draws", tables.DRAWS),
+        ("measures", tables.MEASURES),
     ]:
         assert pq.read_schema(results / "summary" / f"{name}.parquet").remove_metadata() == schema
+    measures = pq.read_table(results / "summary/measures.parquet").to_pandas()
+    csv = pd.read_csv(results / "summary/measures.csv")
+    assert len(csv) == len(measures) and list(csv.columns) == tables.MEASURES.names
+    # every fit cell has its shrinkage and diagnostics rows; tau rows only for partial pooling
+    per_cell = measures.groupby(["n_per_group", "prior", "model"])["target"].agg(set)
+    assert all({"groups", "shrinkage", "diagnostics"} <= t for t in per_cell)
+    assert {m for (_, _, m), t in per_cell.items() if "tau" in t} == {"partial"}
+    draws = pq.read_table(results / "summary/draws.parquet").to_pandas()
+    # first replicate of each partial fit job: 2 n x 2 priors x 8 groups x 200 draws
+    assert len(draws) == 2 * 2 * 8 * 200 and set(draws["model"]) == {"partial"}
     fits = pq.read_table(results / "summary/fits.parquet").to_pandas()
     # tiny.yaml: 2 n x 1 tau x (2 priors + 2 baselines) x 2 replicates
     assert len(fits) == 16 and (fits["status"] == "ok").all()
@@ -99,6 +123,30 @@ def test_every_output_exists_with_declared_schema(study):
     partial = cells[cells["model"] == "partial"].groupby("n_per_group")["shrinkage_mean"].mean()
     assert partial[10] > partial[40]  # more data per group, less shrinkage
     assert not list(results.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_report_builds_from_existing_results_with_every_figure(study):
+    fits = sorted((study / "results/fits").rglob("*.parquet"))
+    before = {path: path.stat().st_mtime_ns for path in fits}
+    done = snakemake(study, "--report", "results/report.html")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {path: path.stat().st_mtime_ns for path in fits} == before  # nothing refitted
+    page = (study / "results/report.html").read_text()
+    embedded = dict(
+        re.findall(r"data:[a-z/+]+;charset=utf8;filename=([^;]+);base64,([^\"']+)", page)
+    )
+    expected = [f"figures/{name}.png" for name in FIGURES] + [
+        "summary/measures.csv",
+        "report/config.html",
+        "report/software.html",
+        "report/measures.html",
+    ]
+    for name in expected:
+        path = study / "results" / name
+        assert base64.b64decode(embedded[path.name]) == path.read_bytes(), name
+    for name in FIGURES:  # each figure has its own caption
+        first_line = (REPO / "workflow/report" / f"{name}.rst").read_text().splitlines()[0]
+        assert first_line.strip("*").split("**")[0][:30] in page, name
 
 
 def test_second_run_has_nothing_to_do(study):
@@ -186,7 +234,11 @@ def test_sigkill_mid_fitting_then_resume_matches_uninterrupted_run(study, tmp_pa
     resumed = snakemake(workdir, "--cores", "1")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     expected, got = summaries(study), summaries(workdir)
-    assert expected.keys() == got.keys() == {"cells", "fits", "groups", "shrinkage"}
+    assert (
+        expected.keys()
+        == got.keys()
+        == {"cells", "draws", "fits", "groups", "measures", "shrinkage"}
+    )
     for name in expected:
         pd.testing.assert_frame_equal(expected[name], got[name], check_exact=True)
     assert not list(workdir.joinpath("results").rglob("*.tmp"))

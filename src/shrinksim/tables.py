@@ -22,7 +22,8 @@ CELL_FIELDS = [
 ]
 """The fit cell, on every row of fit and summary tables."""
 
-_QUANTITY = ("mean", "sd", "median", "q025", "q975")
+_QUANTITY = ("mean", "sd", "median", "q025", "q05", "q25", "q75", "q95", "q975")
+"""Posterior summaries per quantity; ``qXX`` is the XX % quantile (q025: 2.5 %)."""
 
 
 def _summary_fields(prefix: str) -> list[pa.Field]:
@@ -77,6 +78,18 @@ FITS = pa.schema(
 )
 """One row per fit: status, hyperparameter summaries and sampler diagnostics."""
 
+DRAWS = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("replicate", pa.int32()),
+        pa.field("group", pa.int32()),
+        pa.field("draw", pa.int32()),
+        pa.field("p", pa.float32()),
+    ]
+)
+"""Thinned posterior draws of p for a few groups of the first replicate of a partial-pooling
+fit job (see :func:`shrinksim.fit.thinned_draws`); empty for the other models."""
+
 SHRINKAGE = pa.schema(
     [
         *CELL_FIELDS,
@@ -102,6 +115,24 @@ CELLS = pa.schema(
     ]
 )
 """Shrinkage per fit cell, averaged over replicates, with its Monte Carlo standard error."""
+
+
+MEASURES = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("true_tau", pa.float64()),
+        pa.field("target", pa.string()),
+        pa.field("measure", pa.string()),
+        pa.field("level", pa.float64()),
+        pa.field("value", pa.float64()),
+        pa.field("mcse", pa.float64()),
+        pa.field("reference", pa.float64()),
+        pa.field("replicates", pa.int32()),
+    ]
+)
+"""Performance measures per fit cell, one row per (cell, target, measure, level), with Monte
+Carlo standard error, the value to compare with (``reference``: truth, nominal coverage or
+the normal approximation; NaN if none) and the replicates used. See docs/measures.md."""
 
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
