@@ -165,8 +165,12 @@ class Engine(ABC):
         self.close()
 
 
+# PyStan compiles inside one HTTP request to its in-process httpstan server, with aiohttp's
+# default 5-minute client timeout: on a loaded machine compiling can take longer.
 _PYSTAN_BUILD = """
 import json, sys
+import aiohttp.client
+aiohttp.client.DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
 import stan
 request = json.load(sys.stdin)
 stan.build(request["code"], data=request["data"])
