@@ -28,6 +28,8 @@ rule fit:
         fits="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/fits.parquet",
     log:
         "results/logs/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.log",
+    benchmark:
+        "results/benchmarks/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.tsv"
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
