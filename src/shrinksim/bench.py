@@ -170,11 +170,14 @@ def run_job(args: argparse.Namespace) -> None:
 
 def compile_programs(engine_name: str, model_dir: Path, cache_dir: Path) -> dict[str, Path]:
     """Compile part 1's programs (cached); return the compiled-model JSON of each."""
-    from shrinksim.engine import make_engine, program_source
+    from shrinksim.engine import make_engine, program_source, redirect_output
     from shrinksim.fit import example_data
 
     out = {}
-    with make_engine(engine_name, cache_dir=cache_dir, model_dir=model_dir) as engine:
+    with (
+        make_engine(engine_name, cache_dir=cache_dir, model_dir=model_dir) as engine,
+        redirect_output(model_dir / "compile.log"),
+    ):
         for program in PROGRAMS:
             code = program_source(REPO / "stan" / f"{program}.stan")
             compiled = engine.compile(code, program, example_data(program))
@@ -271,23 +274,53 @@ def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
 # -- 2. brms ----------------------------------------------------------------------------------
 
 
-def part_brms(job_seconds: Mapping[str, float]) -> None:
-    """Part 2: brms where R and brms are installed, else why it is skipped."""
-    print("\n## 2. brms peer")
-    if not shutil.which("Rscript"):
+_BRMS = """
+args <- commandArgs(trailingOnly = TRUE)
+suppressMessages(library(brms))
+rstan::rstan_options(boost_lib = args[3])  # Debian's r-cran-bh is empty: libboost-dev's headers
+d <- read.csv(args[1])
+fit <- brm(y ~ 1 + (1 | group), family = bernoulli(), data = d, seed = 1,
+           prior = set_prior(args[4], class = "sd"), chains = 4, cores = 1,
+           warmup = 1000, iter = 2000, refresh = 0, silent = 2)
+cat(sum(rstan::get_elapsed_time(fit$fit)), summary(fit)$random$group[1, "Bulk_ESS"],
+    "\\n", file = args[2])
+"""
+
+
+def part_brms(work: Path, job_seconds: Mapping[str, float]) -> None:
+    """Part 2: brms on the first forum data set, where R, brms and Boost headers exist."""
+    import pandas as pd
+
+    from shrinksim.simulate import outcomes
+
+    print("\n## 2. brms peer: y ~ 1 + (1 | group), bernoulli, one data set")
+    boost = Path("/usr/include")
+    if not shutil.which("Rscript") or not (boost / "boost").is_dir():
         print(
-            "skipped: R is not installed. To include it: apt-get install r-cran-brms "
-            "libboost-dev (Debian), then rerun `make bench`."
+            "skipped: R or the Boost headers are not installed. To include it (Debian): "
+            "apt-get install r-cran-brms libboost-dev, then rerun `make bench`."
         )
         return
-    probe = subprocess.run(
-        ["Rscript", "-e", "library(brms)"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        print(f"skipped: R is installed but brms does not load: {probe.stderr.strip()[-300:]}")
+    data = pd.read_parquet(work / "forum.parquet")
+    outcomes(data[data["replicate"] == 0]).to_csv(work / "brms.csv", index=False)
+    script, out = work / "brms.R", work / "brms.out"
+    script.write_text(_BRMS)
+    prior = forum_config()["priors"]["brms_default"]
+    cmd = ["Rscript", str(script), str(work / "brms.csv"), str(out), str(boost), prior]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"skipped: brms failed: {done.stderr.strip()[-500:]}")
         return
-    print("skipped: brms is installed, but the brms peer is not implemented in this version")
-    del job_seconds
+    sampling, ess_tau = map(float, out.read_text().split())
+    speedup = seconds / job_seconds["pystan"]
+    print(
+        f"brms job (compile + sample + summary) {seconds:.1f} s, sampling {sampling:.1f} s, "
+        f"ESS/s tau {ess_tau / sampling:.1f}\nshrinksim (pystan, binomial) per-job speed-up: "
+        f"{speedup:.1f}x (target >= {TARGETS['brms_speedup']:.0f}x: "
+        f"{verdict(speedup, TARGETS['brms_speedup'])})"
+    )
 
 
 # -- 3.-6. the workflow -----------------------------------------------------------------------
@@ -425,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="shrinksim-bench-") as tmp:
         work = Path(tmp)
         job_seconds = part_programs(args.reps, work, cache_dir)
-        part_brms(job_seconds)
+        part_brms(work, job_seconds)
         part_workflow(args.grid, args.cores, work, cache_dir)
         part_memory(work, cache_dir)
     print(f"\nfinished; {_machine()}")
