@@ -263,7 +263,7 @@ def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
                 for a, b in zip(*runs.values(), strict=True)
             )
             print(
-                f"ESS/s ratio {name}: {ratio:.1f}x (target >= {TARGETS['ess_ratio']:.0f}x: "
+                f"ESS/s ratio {name}: {ratio:.2f}x (target >= {TARGETS['ess_ratio']:.0f}x: "
                 f"{verdict(ratio, TARGETS['ess_ratio'])}); posterior means differ by at most "
                 f"{z:.2f} MCSE ({'agree' if z < 4 else 'DISAGREE'}, < 4)"
             )
