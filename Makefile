@@ -7,7 +7,7 @@ PYTHON ?= python3
 # (PyStan's compile cache is keyed by the interpreter's path).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run report test test-fast lint format clean
+.PHONY: install run report bench test test-fast lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: install  ## the default study (config.yaml): figures in results/figures/
 
 report: install  ## HTML report of the finished study, without refitting
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+bench: install  ## benchmark (docs/benchmarks.md): programs, engines, a grid run, rerun, bytes, memory
+	$(BIN)/python -m shrinksim.bench
 
 test: install  ## every test, the slow real-fit and end-to-end ones included
 	$(BIN)/python -m pytest

@@ -88,6 +88,58 @@ def test_pystan_draws_shapes_and_determinism(compile_program, data):
     assert not np.array_equal(one.params["z"], other.params["z"])
 
 
+_PYSTAN_REFERENCE = """
+import json, sys
+import numpy as np
+import stan
+r = json.load(sys.stdin)
+model = stan.build(r["code"], data=r["data"], random_seed=r["seed"])
+fit = model.sample(num_chains=2, num_warmup=100, num_samples=50, delta=0.9, max_depth=10)
+np.savez(r["out"], **{k: fit[k] for k in ("mu", "tau", "z", "divergent__", "energy__")})
+"""
+
+
+def test_pystan_engine_gives_model_sample_draws(compile_program, data, tmp_path):
+    """The direct services call reproduces PyStan's public ``model.sample()`` bit for bit."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    compiled = compile_program("partial_pooling")
+    standata = stan_data("partial_pooling", data, PRIOR, PRIOR)
+    # PyStan in a child process, on a private httpstan cache that links the compiled model.
+    model_dir = Path(compiled["model_dir"])
+    private = tmp_path / "httpstan" / model_dir.parent.parent.name / "models" / model_dir.name
+    private.mkdir(parents=True)
+    for item in model_dir.iterdir():
+        (private / item.name).symlink_to(item)
+    request = {"code": compiled["code"], "data": standata, "seed": 5, "out": str(tmp_path / "r")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PYSTAN_REFERENCE],
+        input=json.dumps(request),
+        env=os.environ | {"XDG_CACHE_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    reference = np.load(tmp_path / "r.npz")
+    with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
+        ours = engine.sample(compiled, standata, SamplerSettings(2, 100, 50, 0.9, 10), seed=5)
+
+    def same(ours: np.ndarray, theirs: np.ndarray) -> bool:
+        # PyStan's layout: (*dims, draws * chains), chains interleaved; ours (chains, draws, *dims)
+        flat = np.moveaxis(ours, (0, 1), (-1, -2)).reshape(*ours.shape[2:], -1)
+        return np.array_equal(flat, theirs.reshape(flat.shape))
+
+    for name in ("mu", "tau", "z"):
+        assert same(ours.params[name], reference[name]), name
+    for name in ("divergent__", "energy__"):
+        assert same(ours.sampler[name], reference[name]), name
+
+
 def test_fit_batch_outputs_match_schemas(compile_program, config_module, data):
     cell = FitCell(CELL, "brms_default", "partial")
     batch = pd.concat([data, simulate(config_module, CELL, 1)], ignore_index=True)

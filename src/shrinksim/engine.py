@@ -11,24 +11,32 @@ per study (:meth:`Engine.compile`), never inside a fitting job.
 
 from __future__ import annotations
 
-import atexit
+import concurrent.futures
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
+import multiprocessing
 import os
+import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+import simdjson
 
 ENGINES = ("cmdstanpy", "pystan")
 SAMPLER_VARIABLES = ("divergent__", "treedepth__", "energy__")
@@ -177,29 +185,163 @@ stan.build(request["code"], data=request["data"])
 """
 
 
-_SCRATCH: list[Path] = []
+_CHAIN_ARGS_SET_HERE = ("data", "init", "random_seed", "chain")
+_LOGGER_PROGRESS = ("info:Iteration:", "info: Elapsed Time:", "info:" + " " * 15)
+_MODULES: dict[str, ModuleType] = {}
 
 
-def _process_scratch() -> Path:
-    """This process's httpstan cache for fits (``$XDG_CACHE_HOME``), removed at exit.
+def _services_module(model_dir: str) -> ModuleType:
+    """httpstan's compiled ``stan_services`` extension module of one model, loaded once.
 
-    One per process, never per engine: an extension module loaded from two paths crashes
-    the interpreter at exit.
+    The same loading as ``httpstan.models.import_services_extension_module``, from
+    ``model_dir`` instead of httpstan's per-user cache.
     """
-    if not _SCRATCH:
-        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="shrinksim-httpstan-")))
-        atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
-        # httpstan finds its cache through appdirs, i.e. $XDG_CACHE_HOME, at every call,
-        # and leaves one Unix socket per chain in the temporary folder: keep both in here.
-        os.environ["XDG_CACHE_HOME"] = str(_SCRATCH[0])
-        tempfile.tempdir = str(_SCRATCH[0])
-    return _SCRATCH[0]
+    if model_dir not in _MODULES:
+        paths = [p for p in Path(model_dir).glob("*") if p.name.endswith(tuple(EXTENSION_SUFFIXES))]
+        if not paths:
+            raise EngineError(
+                f"compiled model missing in {model_dir} (cache_dir deleted?). "
+                "Delete results/models and rerun."
+            )
+        # The module name is always "stan_services", whatever the model (as in httpstan).
+        spec = importlib.util.spec_from_file_location("stan_services", paths[0])
+        if spec is None or spec.loader is None:
+            raise EngineError(f"cannot load {paths[0]}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[model_dir] = module
+    return _MODULES[model_dir]
+
+
+def _receive(server: socket.socket, wake: socket.socket, streams: list[bytes]) -> None:
+    """Read every connection to ``server`` (Stan's logger and three writers) to EOF.
+
+    Runs until ``wake`` is readable (the services call has returned, so every connection it
+    made is pending or open) and nothing is left to accept or read. Diagnostic messages
+    (unconstrained draws, momenta and gradients of every iteration, 3x the size of the
+    draws) are dropped; the other streams are appended to ``streams``.
+    """
+    buffers: dict[socket.socket, list[bytes] | None] = {}
+    finished = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(server, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
+        while True:
+            events = selector.select(timeout=0 if finished else None)
+            if finished and not events and not buffers:
+                return
+            for key, _ in events:
+                conn = key.fileobj
+                assert isinstance(conn, socket.socket)
+                if conn is wake:
+                    finished = True
+                    selector.unregister(wake)
+                elif conn is server:
+                    accepted, _ = server.accept()
+                    selector.register(accepted, selectors.EVENT_READ)
+                    buffers[accepted] = []
+                else:
+                    chunk = conn.recv(1 << 20)
+                    kept = buffers[conn]
+                    if not chunk:
+                        selector.unregister(conn)
+                        conn.close()
+                        del buffers[conn]
+                        if kept:
+                            streams.append(b"".join(kept))
+                    elif kept == [] and chunk.startswith(b'{"version":1,"topic":"diagnostic"'):
+                        buffers[conn] = None
+                    elif kept is not None:
+                        kept.append(chunk)
+
+
+def _parse_draws(stream: bytes) -> tuple[list[str], np.ndarray]:
+    """Column names and draws (draws, columns) from a chain's sample-writer stream.
+
+    Draw messages are JSON objects ``{"lp__": ..., ..., "z.1": ...}``; they are parsed as
+    one JSON array by simdjson (exact doubles), or by ``json`` where Stan wrote NaN or
+    Infinity, which simdjson rejects.
+    """
+    prefix = b'{"version":1,"topic":"sample","values":{'
+    rows = [line[len(prefix) - 1 : -1] for line in stream.split(b"\n") if line.startswith(prefix)]
+    if not rows:
+        return [], np.empty((0, 0))
+    document = b"[" + b",".join(rows) + b"]"
+    try:
+        parsed = simdjson.Parser().parse(document)
+        names = list(parsed[0].keys())
+        values = [list(row.values()) for row in parsed]
+    except ValueError:
+        parsed = json.loads(document)
+        names = list(parsed[0])
+        values = [list(row.values()) for row in parsed]
+    return names, np.array(values, dtype=float)
+
+
+def _logger_messages(stream: bytes) -> list[str]:
+    """Stan's log messages of one chain that are not progress reports ("info:" dropped)."""
+    out = []
+    for line in stream.splitlines():
+        try:
+            text = str(json.loads(line)["values"][0])
+        except (ValueError, KeyError, IndexError):
+            continue
+        if text.strip() != "info:" and not text.startswith(_LOGGER_PROGRESS):
+            out.append(text.removeprefix("info:").strip())
+    return out
+
+
+def run_chain(
+    model_dir: str, socket_dir: str, data: dict[str, Any], arguments: dict[str, Any], chain: int
+) -> tuple[list[str], np.ndarray]:
+    """Sample one chain with ``hmc_nuts_diag_e_adapt_wrapper``, as httpstan does for PyStan.
+
+    The C++ sampler runs in this thread (Stan's autodiff tape is set up for a process's
+    main thread; a chain in a Python thread segfaults) and writes to a Unix socket that a
+    reader thread drains. Returns the column names and draws (draws, columns); raises
+    :class:`SamplingError` with Stan's error and warning messages when it fails.
+    """
+    module = _services_module(model_dir)
+    path = os.path.join(socket_dir, f"chain-{os.getpid()}-{chain}.sock")
+    streams: list[bytes] = []
+    error: Exception | None = None
+    wake, wake_writer = socket.socketpair()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server, wake, wake_writer:
+        server.bind(path)
+        server.listen(4)
+        reader = threading.Thread(target=_receive, args=(server, wake, streams), daemon=True)
+        reader.start()
+        try:
+            code = module.hmc_nuts_diag_e_adapt_wrapper(path, data, {}, chain=chain, **arguments)
+        except Exception as err:  # C++ exceptions arrive as ValueError or RuntimeError
+            code, error = -1, err
+        wake_writer.send(b"x")
+        reader.join()
+    os.unlink(path)
+    names, values = [], np.empty((0, 0))
+    messages: list[str] = []
+    for stream in streams:
+        if stream.startswith(b'{"version":1,"topic":"sample"'):
+            names, values = _parse_draws(stream)
+        elif stream.startswith(b'{"version":1,"topic":"logger"'):
+            messages = _logger_messages(stream)
+    if code != 0 or not names:
+        problems = [m for m in messages if m.startswith(("error:", "warn:"))] or messages[-5:]
+        cause = f"{type(error).__name__}: {error}" if error else f"return code {code}"
+        raise SamplingError(f"chain {chain}: {cause}\n" + "\n".join(problems[-10:]))
+    return names, values
 
 
 class PyStanEngine(Engine):
-    """PyStan 3. Compiled models live in ``cache_dir`` (httpstan's cache); fits go to a
-    per-process scratch cache that is emptied after every fit and removed at exit, so
-    httpstan's fit cache never grows and parallel jobs never touch each other's files.
+    """PyStan 3's compiled models, sampled through httpstan's ``stan_services`` module.
+
+    ``compile`` builds with ``stan.build`` (httpstan's cache in ``cache_dir``). ``sample``
+    calls the model's extension module directly, the same C++ function with the same
+    arguments, defaults, seed and chain ids as ``model.sample()``, hence the same draws
+    (tested), without PyStan's fixed costs: HTTP round trips, a zlib-compressed fit cache
+    on disk (~12 MB per chain), per-draw JSON parsing and the event-loop polling. Chains run
+    one after another in this process when ``threads`` is 1, else in a pool of ``threads``
+    forked processes. Nothing is written to disk but a socket; C++ output goes to a log.
     """
 
     name = "pystan"
@@ -207,10 +349,11 @@ class PyStanEngine(Engine):
     def __init__(self, cache_dir: str | Path, threads: int = 1) -> None:
         self.cache_dir = Path(cache_dir).resolve()
         self.threads = max(1, threads)
+        self._scratch = Path(tempfile.mkdtemp(prefix="shrinksim-pystan-"))
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def compile(self, code: str, program: str, example_data: dict[str, Any]) -> dict[str, str]:
-        # Build in a child process: loading one extension module from two paths (the shared
-        # cache here, the scratch cache when sampling) crashes the interpreter at exit.
+        # Build in a child process: httpstan's cache location is read from $XDG_CACHE_HOME.
         import httpstan.models
 
         env = os.environ | {"XDG_CACHE_HOME": str(self.cache_dir)}
@@ -240,89 +383,87 @@ class PyStanEngine(Engine):
             "code": code,
         }
 
-    def _scratch_model(self, compiled: dict[str, str]) -> Path:
-        """Link the compiled model into this process's scratch cache; return the scratch root."""
-        import httpstan.models
+    def _arguments(self, module: ModuleType, settings: SamplerSettings, seed: int) -> dict:
+        """Keyword arguments of the services call: httpstan's defaults, then ours."""
+        from httpstan.services import arguments
 
-        if httpstan.models.calculate_model_name(compiled["code"]) != compiled["model_name"]:
+        names = arguments.function_arguments("hmc_nuts_diag_e_adapt", module)
+        out = {
+            name: arguments.lookup_default(arguments.Method.SAMPLE, name)
+            for name in names
+            if name not in _CHAIN_ARGS_SET_HERE
+        }
+        return out | {
+            "random_seed": seed,
+            "num_warmup": settings.warmup,
+            "num_samples": settings.draws,
+            "delta": settings.adapt_delta,
+            "max_depth": settings.max_treedepth,
+            "refresh": settings.warmup + settings.draws,  # progress messages: only the last
+        }
+
+    def sample(
+        self, compiled: dict[str, str], data: dict[str, Any], settings: SamplerSettings, seed: int
+    ) -> Draws:
+        if compiled["python"] != sys.executable:
             raise EngineError(
                 f"{compiled['program']}: compiled by {compiled['python']}, not by "
                 f"{sys.executable}; PyStan's cache is per interpreter. Delete results/models "
                 "and rerun so it is compiled by the interpreter that fits."
             )
-        source = Path(compiled["model_dir"])
-        if not any(source.glob("*.so")):
-            raise EngineError(
-                f"{compiled['program']}: compiled model missing in {source} (cache_dir deleted?). "
-                "Delete results/models and rerun."
-            )
-        scratch = _process_scratch()
-        self._limit_chain_processes()
-        target = scratch / "httpstan" / httpstan.__version__ / compiled["model_name"]
-        if not target.exists():
-            target.mkdir(parents=True)
-            for item in source.iterdir():
-                if item.is_file():
-                    (target / item.name).symlink_to(item)
-        return scratch
-
-    def _limit_chain_processes(self) -> None:
-        # httpstan runs chains in a module-level process pool sized to every core of the
-        # machine, whatever Snakemake granted; replace it with one of `threads` workers.
-        import concurrent.futures
-        import multiprocessing
-
-        import httpstan.services_stub as stub
-
-        if getattr(stub.executor, "_max_workers", None) == self.threads:
-            return
-        stub.executor.shutdown(wait=False)
-        stub.executor = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.threads,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=stub.init_worker,
-        )
-
-    def sample(
-        self, compiled: dict[str, str], data: dict[str, Any], settings: SamplerSettings, seed: int
-    ) -> Draws:
-        scratch = self._scratch_model(compiled)
-        import stan
-
-        log = scratch / "sample.log"
+        model_dir = compiled["model_dir"]
+        module = _services_module(model_dir)
+        data = json.loads(json.dumps(data))  # plain ints, floats and lists, as PyStan sends
+        arguments = self._arguments(module, settings, seed)
+        chains = range(1, settings.chains + 1)
+        log = self._scratch / "sample.log"
         log.write_bytes(b"")
+        start = time.perf_counter()
         try:
             with redirect_output(log):
-                model = stan.build(compiled["code"], data=data, random_seed=seed)
-                start = time.perf_counter()
-                fit = model.sample(
-                    num_chains=settings.chains,
-                    num_warmup=settings.warmup,
-                    num_samples=settings.draws,
-                    delta=settings.adapt_delta,
-                    max_depth=settings.max_treedepth,
-                )
-                seconds = time.perf_counter() - start
-        except Exception as err:
-            raise SamplingError(f"{type(err).__name__}: {err}\n{_tail(log)}".strip()) from err
-        finally:
-            for fits in (scratch / "httpstan").glob("*/models/*/fits"):
-                shutil.rmtree(fits, ignore_errors=True)
-            for sock in scratch.glob("httpstan_*.sock"):
-                sock.unlink(missing_ok=True)
-        chains, draws = settings.chains, settings.draws
-
-        def reshape(flat: np.ndarray, dims: list[int]) -> np.ndarray:
-            # PyStan's last axis runs over draws with chains interleaved (draw * chains + chain).
-            arr = np.asarray(flat).reshape(*dims, draws, chains)
-            return np.moveaxis(arr, (-1, -2), (0, 1))
-
-        params = {
-            name: reshape(fit[name], list(dims))
-            for name, dims in zip(fit.param_names, fit.dims, strict=True)
-        }
-        sampler = {name: reshape(fit[name], []) for name in SAMPLER_VARIABLES}
+                if self.threads == 1 or settings.chains == 1:
+                    runs = [
+                        run_chain(model_dir, str(self._scratch), data, arguments, c) for c in chains
+                    ]
+                else:
+                    pool = self._chain_pool()
+                    jobs = [
+                        pool.submit(run_chain, model_dir, str(self._scratch), data, arguments, c)
+                        for c in chains
+                    ]
+                    runs = [job.result() for job in jobs]
+        except SamplingError as err:
+            raise SamplingError(f"{err}\n{_tail(log)}".strip()) from err
+        seconds = time.perf_counter() - start
+        names = runs[0][0]
+        values = np.stack([v for _, v in runs])  # (chains, draws, columns)
+        first = sum(name.endswith("__") for name in names)  # sampler columns come first
+        if names[first:] != module.constrained_param_names(data):
+            raise EngineError(f"{compiled['program']}: unexpected columns {names[: first + 3]}...")
+        params = {}
+        for name, dims in zip(module.get_param_names(data), module.get_dims(data), strict=True):
+            size = int(np.prod(dims))
+            # Stan writes a multi-dimensional parameter in column-major order.
+            block = values[..., first : first + size].reshape(*values.shape[:2], *dims[::-1])
+            params[name] = np.transpose(block, (0, 1, *range(block.ndim - 1, 1, -1)))
+            first += size
+        column = {name: i for i, name in enumerate(names)}
+        sampler = {name: values[..., column[name]] for name in SAMPLER_VARIABLES}
         return Draws(params, sampler, seconds)
+
+    def _chain_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        # Forked after the model is loaded, so workers inherit it.
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.threads, mp_context=multiprocessing.get_context("fork")
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 class CmdStanEngine(Engine):

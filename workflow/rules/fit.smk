@@ -29,6 +29,8 @@ rule fit:
         draws="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/draws.parquet",
     log:
         "results/logs/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.log",
+    benchmark:
+        "results/benchmarks/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.tsv"
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
