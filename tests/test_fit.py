@@ -235,9 +235,9 @@ def test_divergent_fit_is_retried_then_recorded(compile_program, config_module):
     settings["sampler"] = settings["sampler"] | {"adapt_delta": 0.3}
     compiled = compile_program("partial_pooling")
     with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
-        _, fixed = fit_batch(engine, compiled, cell, data, settings, progress=lambda m: None)
+        _, fixed, _ = fit_batch(engine, compiled, cell, data, settings, progress=lambda m: None)
         stuck = settings | {"retry": {"max_attempts": 2, "adapt_delta": 0.3}}
-        _, kept = fit_batch(engine, compiled, cell, data, stuck, progress=lambda m: None)
+        _, kept, _ = fit_batch(engine, compiled, cell, data, stuck, progress=lambda m: None)
     assert fixed[["status", "attempts", "adapt_delta"]].iloc[0].tolist() == ["ok", 2, 0.99]
     assert fixed["divergences"].iloc[0] == 0
     row = kept.iloc[0]

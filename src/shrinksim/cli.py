@@ -33,9 +33,11 @@ def cmd_compile(args: argparse.Namespace) -> None:
     from shrinksim.fit import example_data
 
     program = Path(args.stan_file).stem
-    engine = make_engine(args.engine, cache_dir=args.cache_dir, model_dir=Path(args.out).parent)
     _progress(f"compiling {args.stan_file} with {args.engine}")
-    compiled = engine.compile(program_source(args.stan_file), program, example_data(program))
+    with make_engine(
+        args.engine, cache_dir=args.cache_dir, model_dir=Path(args.out).parent
+    ) as engine:
+        compiled = engine.compile(program_source(args.stan_file), program, example_data(program))
     text = json.dumps(compiled, indent=1)
     tables.write_atomic(args.out, lambda tmp: Path(tmp).write_text(text))
 

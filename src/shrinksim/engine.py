@@ -349,7 +349,7 @@ class PyStanEngine(Engine):
     def __init__(self, cache_dir: str | Path, threads: int = 1) -> None:
         self.cache_dir = Path(cache_dir).resolve()
         self.threads = max(1, threads)
-        self._scratch = Path(tempfile.mkdtemp(prefix="shrinksim-pystan-"))
+        self._scratch: Path | None = None  # for the chains' sockets, made when first sampling
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def compile(self, code: str, program: str, example_data: dict[str, Any]) -> dict[str, str]:
@@ -416,6 +416,8 @@ class PyStanEngine(Engine):
         data = json.loads(json.dumps(data))  # plain ints, floats and lists, as PyStan sends
         arguments = self._arguments(module, settings, seed)
         chains = range(1, settings.chains + 1)
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="shrinksim-pystan-"))
         log = self._scratch / "sample.log"
         log.write_bytes(b"")
         start = time.perf_counter()
@@ -463,7 +465,9 @@ class PyStanEngine(Engine):
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 class CmdStanEngine(Engine):
