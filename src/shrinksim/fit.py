@@ -102,8 +102,15 @@ def fit_replicate(
     groups: pd.DataFrame,
     settings: Mapping[str, Any],
     replicate: int,
+    key: str | None = None,
+    on_draws: Callable[[Draws, np.ndarray], None] | None = None,
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
-    """Fit one data set, with retries; return group summaries (None on error) and a fit row."""
+    """Fit one data set, with retries; return group summaries (None on error) and a fit row.
+
+    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's path.
+    ``on_draws(draws, theta)``, if given, sees the draws of a fit that sampled (e.g. to keep
+    them for figures).
+    """
     sampler = SamplerSettings.from_config(settings["sampler"])
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = (
@@ -112,7 +119,7 @@ def fit_replicate(
         else None
     )
     data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior)
-    seed = stan_seed(int(settings["seed"]), cell.path, replicate)
+    seed = stan_seed(int(settings["seed"]), cell.path if key is None else key, replicate)
     row: dict[str, Any] = {
         "replicate": replicate,
         "seed": seed,
@@ -141,6 +148,8 @@ def fit_replicate(
     if draws is None:
         return None, row
     theta = group_draws(draws, cell.model, len(groups))
+    if on_draws is not None:
+        on_draws(draws, theta)
     row |= diagnose(draws, theta, sampler.max_treedepth)
     for name in ("mu", "tau"):
         if name in draws.params:
@@ -156,8 +165,12 @@ def fit_batch(
     data: pd.DataFrame,
     settings: Mapping[str, Any],
     progress: Callable[[str], None] = print,
+    key: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit every replicate in ``data``; return (group summaries, one row per fit)."""
+    """Fit every replicate in ``data``; return (group summaries, one row per fit).
+
+    Stan seeds derive from (``key``, replicate), ``key`` defaulting to the cell's path.
+    """
     cell_columns = {
         "n_per_group": cell.data.n,
         "groups": cell.data.groups,
@@ -171,7 +184,9 @@ def fit_batch(
     for i, replicate in enumerate(replicates, start=1):
         start = time.perf_counter()
         groups = data[data["replicate"] == replicate].reset_index(drop=True)
-        summary, row = fit_replicate(engine, compiled, cell, groups, settings, int(replicate))
+        summary, row = fit_replicate(
+            engine, compiled, cell, groups, settings, int(replicate), key=key
+        )
         if summary is not None:
             summaries.append(summary)
         rows.append(row)
