@@ -132,6 +132,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shrinkage-vs-n", required=True)
     p.add_argument("--estimate-vs-observed", required=True)
     p.set_defaults(func=cmd_plot)
+
+    from shrinksim.cli_userdata import register
+
+    register(sub)  # userdata-* stages (your data)
     return top
 
 
