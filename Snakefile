@@ -11,9 +11,16 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/summarize.smk"
 
 
+# Your data (docs/your-data.md): `snakemake --config data=path/to/file.csv`.
+if config.get("data"):
+
+    include: "workflow/rules/userdata.smk"
+
+
 rule all:
     default_target: True
     input:
         "results/summary/cells.parquet",
         "results/figures/shrinkage_vs_n.png",
         "results/figures/estimate_vs_observed.png",
+        rules.userdata.input if config.get("data") else [],
