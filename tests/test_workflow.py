@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import CACHE, REPO
+
 from shrinksim import tables
 
 pytestmark = pytest.mark.slow
