@@ -23,7 +23,10 @@ P0, P_SD = 0.4, 0.05
 CONTROL_N, CONTROL_P = 1500, 0.4
 
 
-def main(out: Path = Path(__file__).with_name("forum_like.csv")) -> None:
+OUT = Path(__file__).with_name("forum_like.csv")
+
+
+def main(out: Path = OUT) -> None:
     rng = np.random.default_rng(SEED)
     sizes = np.maximum(1, np.floor(rng.normal(N, N_SD, GROUPS))).astype(int)
     frame = simulate_groups(rng, sizes, "p_sd", P_SD, P0, CONTROL_N, CONTROL_P)
