@@ -34,13 +34,14 @@ test-fast: install  ## unit tests only (no Stan compilation)
 
 lint: install
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --config data=examples/forum_like.csv  # the rules of your data too
 	$(BIN)/snakefmt --check Snakefile workflow/rules
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 format: install
 	$(BIN)/snakefmt Snakefile workflow/rules
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff format src tests examples
 
 clean:  ## results only; compiled models in .cache/ are kept
 	rm -rf results .snakemake

@@ -12,6 +12,12 @@ include: "workflow/rules/summarize.smk"
 include: "workflow/rules/report.smk"
 
 
+# Your data (docs/your-data.md): `snakemake --config data=path/to/file.csv`.
+if config.get("data"):
+
+    include: "workflow/rules/userdata.smk"
+
+
 rule all:
     default_target: True
     input:
@@ -19,3 +25,4 @@ rule all:
         rules.measures.output,
         rules.plot.output,
         rules.report_pages.output,
+        rules.userdata.input if config.get("data") else [],

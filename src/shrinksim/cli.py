@@ -191,6 +191,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--software-out", required=True)
     p.add_argument("--measures-out", required=True)
     p.set_defaults(func=cmd_report)
+
+    from shrinksim.cli_userdata import register
+
+    register(sub)  # userdata-* stages (your data)
     return top
 
 

@@ -132,10 +132,15 @@ def fit_replicate(
     groups: pd.DataFrame,
     settings: Mapping[str, Any],
     replicate: int,
-    keep_draws: bool = False,
-) -> tuple[pd.DataFrame | None, dict[str, Any], pd.DataFrame | None]:
-    """Fit one data set, with retries; return group summaries (None on error), a fit row and,
-    if ``keep_draws``, the thinned draws of :func:`thinned_draws` (else None)."""
+    key: str | None = None,
+    on_draws: Callable[[Draws, np.ndarray], None] | None = None,
+) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Fit one data set, with retries; return group summaries (None on error) and a fit row.
+
+    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's path.
+    ``on_draws(draws, theta)``, if given, sees the draws of a fit that sampled (e.g. to keep
+    them for figures).
+    """
     sampler = SamplerSettings.from_config(settings["sampler"])
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = (
@@ -144,7 +149,7 @@ def fit_replicate(
         else None
     )
     data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior)
-    seed = stan_seed(int(settings["seed"]), cell.path, replicate)
+    seed = stan_seed(int(settings["seed"]), cell.path if key is None else key, replicate)
     row: dict[str, Any] = {
         "replicate": replicate,
         "seed": seed,
@@ -171,17 +176,16 @@ def fit_replicate(
             sampler, adapt_delta=max(sampler.adapt_delta, settings["retry"]["adapt_delta"])
         )
     if draws is None:
-        return None, row, None
+        return None, row
     theta = group_draws(draws, cell.model, len(groups))
+    if on_draws is not None:
+        on_draws(draws, theta)
     row |= diagnose(draws, theta, sampler.max_treedepth)
     for name in ("mu", "tau"):
         if name in draws.params:
             row |= {k: float(v) for k, v in summarise(draws.params[name], name).items()}
     summary = observed(groups).assign(**summarise(theta, "theta"), **summarise(expit(theta), "p"))
-    kept = (
-        thinned_draws(theta, groups, int(settings["seed"]), cell, replicate) if keep_draws else None
-    )
-    return summary, row, kept
+    return summary, row
 
 
 def thinned_draws(
@@ -215,9 +219,13 @@ def fit_batch(
     data: pd.DataFrame,
     settings: Mapping[str, Any],
     progress: Callable[[str], None] = print,
+    key: str | None = None,
 ) -> FitBatch:
     """Fit every replicate in ``data``: group summaries, one row per fit, and thinned draws
-    of the first replicate (partial pooling only; other models give an empty draws table)."""
+    of the first replicate (partial pooling only; other models give an empty draws table).
+
+    Stan seeds derive from (``key``, replicate), ``key`` defaulting to the cell's path.
+    """
     cell_columns = {
         "n_per_group": cell.data.n,
         "groups": cell.data.groups,
@@ -232,13 +240,24 @@ def fit_batch(
         start = time.perf_counter()
         groups = data[data["replicate"] == replicate].reset_index(drop=True)
         keep = cell.model == "partial" and i == 1
-        summary, row, draws = fit_replicate(
-            engine, compiled, cell, groups, settings, int(replicate), keep_draws=keep
+
+        def keep_thinned(
+            _: Draws, theta: np.ndarray, groups: pd.DataFrame = groups, rep: int = int(replicate)
+        ) -> None:
+            kept.append(thinned_draws(theta, groups, int(settings["seed"]), cell, rep))
+
+        summary, row = fit_replicate(
+            engine,
+            compiled,
+            cell,
+            groups,
+            settings,
+            int(replicate),
+            key,
+            keep_thinned if keep else None,
         )
         if summary is not None:
             summaries.append(summary)
-        if draws is not None:
-            kept.append(draws)
         rows.append(row)
         progress(
             f"{cell.path} replicate {replicate} ({i}/{len(replicates)}): {row['status']} "

@@ -22,15 +22,36 @@ def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.Da
     """One data set (rows: control group, then treatment groups) for (cell, replicate)."""
     data = config["simulation"]
     rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.path, replicate))
-    groups = cell.groups
-    n = np.maximum(1, np.floor(rng.normal(cell.n, n_sd(config, cell.n), groups))).astype(int)
-    if cell.spread_axis == "tau":
-        true_logit = logit(data["p0"]) + cell.spread * rng.standard_normal(groups)
+    n = np.maximum(1, np.floor(rng.normal(cell.n, n_sd(config, cell.n), cell.groups))).astype(int)
+    control = data["control"]
+    frame = simulate_groups(
+        rng, n, cell.spread_axis, cell.spread, data["p0"], control["n"], control["p"]
+    )
+    frame.insert(0, "replicate", replicate)
+    return frame
+
+
+def simulate_groups(
+    rng: np.random.Generator,
+    sizes: np.ndarray,
+    spread_axis: str,
+    spread: float,
+    p0: float,
+    control_n: int = 0,
+    control_p: float = 0.5,
+) -> pd.DataFrame:
+    """Treatment groups of the given ``sizes`` (groups 1..G, in order) and, when
+    ``control_n > 0``, a control group 0 of ``control_n`` outcomes with success probability
+    ``control_p``: the generator shared by the grid study and the design-matched study."""
+    n = np.asarray(sizes, dtype=int)
+    groups = len(n)
+    if spread_axis == "tau":
+        true_logit = logit(p0) + spread * rng.standard_normal(groups)
         true_p = expit(true_logit)
     else:
-        true_p = rng.normal(data["p0"], cell.spread, groups)
+        true_p = rng.normal(p0, spread, groups)
         while (bad := np.flatnonzero((true_p <= 0) | (true_p >= 1))).size:
-            true_p[bad] = rng.normal(data["p0"], cell.spread, bad.size)
+            true_p[bad] = rng.normal(p0, spread, bad.size)
         true_logit = logit(true_p)
     y = rng.binomial(n, true_p)
     frame = pd.DataFrame(
@@ -43,17 +64,33 @@ def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.Da
             "true_logit": true_logit,
         }
     )
-    control = data["control"]
-    if control["n"] > 0:
+    if control_n > 0:
         row = {
             "group": 0,
             "is_control": True,
-            "n": control["n"],
-            "y": rng.binomial(control["n"], control["p"]),
-            "true_p": control["p"],
-            "true_logit": logit(control["p"]),
+            "n": control_n,
+            "y": rng.binomial(control_n, control_p),
+            "true_p": control_p,
+            "true_logit": logit(control_p),
         }
         frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
+    return frame
+
+
+def simulate_sizes(
+    seed: int,
+    key: str,
+    replicate: int,
+    sizes: np.ndarray,
+    tau: float,
+    p0: float,
+    control_n: int = 0,
+    control_p: float = 0.5,
+) -> pd.DataFrame:
+    """One ``logit_normal`` data set with exactly the given treatment-group ``sizes`` (and an
+    optional control group), seeded by (``key``, replicate) like every other data set."""
+    rng = np.random.default_rng(seed_sequence(int(seed), key, replicate))
+    frame = simulate_groups(rng, sizes, "tau", tau, p0, control_n, control_p)
     frame.insert(0, "replicate", replicate)
     return frame
 

@@ -37,7 +37,8 @@ def theory_shrinkage(n: float | np.ndarray, tau: float | np.ndarray, p0: float) 
     return sigma2 / (sigma2 + np.asarray(tau, dtype=float) ** 2)
 
 
-def _fit_shrinkage(fit: pd.DataFrame) -> pd.Series:
+def fit_shrinkage(fit: pd.DataFrame) -> pd.Series:
+    """``shrinkage`` and ``shrinkage_ratio`` of one fit's group rows (with ``mu_mean``)."""
     treat = fit[~fit["is_control"]]
     x, est = treat["obs_logit"].to_numpy(), treat["theta_mean"].to_numpy()
     slope = np.polyfit(x, est, 1)[0] if np.ptp(x) > 0 else np.nan
@@ -57,7 +58,7 @@ def shrinkage_per_fit(groups: pd.DataFrame, fits: pd.DataFrame, p0: float) -> pd
     with_mu = groups.merge(fits[[*FIT_KEY, "mu_mean"]], on=FIT_KEY, how="left")
     measured = (
         with_mu.groupby(FIT_KEY, sort=True)[with_mu.columns.drop(FIT_KEY)]
-        .apply(_fit_shrinkage)
+        .apply(fit_shrinkage)
         .reset_index()
     )
     out = fits[[*FIT_KEY, "status", "tau_mean"]].merge(measured, on=FIT_KEY, how="left")

@@ -1,0 +1,445 @@
+"""Figures and the summary page of the user-data analysis (report category "Your data")."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+from scipy.special import expit  # noqa: E402
+
+from shrinksim.config import Prior, parse_prior  # noqa: E402
+from shrinksim.plot import save  # noqa: E402
+from shrinksim.summarize import theory_shrinkage  # noqa: E402
+from shrinksim.tables import write_atomic  # noqa: E402
+
+BASELINES = {"none": "no pooling", "complete": "complete pooling"}
+
+
+def fit_label(prior: str, model: str) -> str:
+    """Legend label of a fit."""
+    return f"partial, prior {prior}" if model == "partial" else BASELINES[model]
+
+
+def _fits_in_order(fits: pd.DataFrame) -> list[tuple[str, str]]:
+    order = {"partial": 0, "none": 1, "complete": 2}
+    keys = fits[["prior", "model"]].drop_duplicates().itertuples(index=False)
+    return sorted(((p, m) for p, m in keys), key=lambda k: (order[k[1]], k[0]))
+
+
+def half_prior_pdf(prior: Prior, x: np.ndarray) -> np.ndarray:
+    """Density of a prior on tau >= 0 (the distribution truncated to [0, inf))."""
+    a = prior.args
+    if prior.family == "student_t":
+        dist = stats.t(a[0], loc=a[1], scale=a[2])
+    elif prior.family == "normal":
+        dist = stats.norm(loc=a[0], scale=a[1])
+    elif prior.family == "cauchy":
+        dist = stats.cauchy(loc=a[0], scale=a[1])
+    else:
+        return stats.expon(scale=1 / a[0]).pdf(x)
+    return dist.pdf(x) / dist.sf(0.0)
+
+
+def estimates(groups: pd.DataFrame, fits: pd.DataFrame, path: str | Path) -> None:
+    """Posterior median (with 95 % interval) of each group's probability against its observed
+    proportion, one panel per fit, with the identity line and the pooled estimate: the
+    forum's figure for the user's data."""
+    keys = [
+        k
+        for k in _fits_in_order(fits)
+        if ((groups["prior"] == k[0]) & (groups["model"] == k[1])).any()
+    ]
+    cols = min(3, max(1, len(keys)))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4 * rows), squeeze=False)
+    lo = min(groups["obs_p"].min(), groups["p_q025"].min())
+    hi = max(groups["obs_p"].max(), groups["p_q975"].max())
+    pad = 0.03 * (hi - lo or 1)
+    lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
+    for ax, (prior, model) in zip(axes.flat, keys, strict=False):
+        part = groups[(groups["prior"] == prior) & (groups["model"] == model)]
+        fit = fits[(fits["prior"] == prior) & (fits["model"] == model)].iloc[0]
+        treat, control = part[~part["is_control"]], part[part["is_control"]]
+        ax.errorbar(
+            treat["obs_p"],
+            treat["p_median"],
+            yerr=[treat["p_median"] - treat["p_q025"], treat["p_q975"] - treat["p_median"]],
+            fmt="o",
+            ms=3.5,
+            alpha=0.75,
+            elinewidth=0.6,
+            label="group (95 % interval)",
+        )
+        if len(control):
+            ax.plot(control["obs_p"], control["p_median"], "s", color="C3", ms=7, label="control")
+        ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8, label="no shrinkage")
+        if not np.isnan(fit["mu_mean"]):
+            ax.axhline(
+                expit(fit["mu_median"]), color="grey", ls=":", label="pooled (expit median mu)"
+            )
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(
+            f"{fit_label(prior, model)}\nshrinkage factor {fit['shrinkage']:.2f}", fontsize=10
+        )
+        ax.set_xlabel("observed proportion y / n")
+        ax.set_ylabel("posterior median of p")
+    for ax in axes.flat[len(keys) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Your data: estimates against observed proportions", y=1.01)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def pick_groups(data: pd.DataFrame, count: int) -> list[int]:
+    """Positions (in ``data``) of up to ``count`` treatment groups spread over the observed
+    proportions, the most extreme ones included; ties broken by size (smallest first)."""
+    treat = data[~data["is_control"]].assign(obs=lambda d: d["y"] / d["n"])
+    ordered = treat.sort_values(["obs", "n"], kind="stable").index.to_numpy()
+    if len(ordered) <= count:
+        return sorted(ordered.tolist())
+    picks = np.unique(np.rint(np.linspace(0, len(ordered) - 1, count)).astype(int))
+    return sorted(ordered[picks].tolist())
+
+
+def densities(draws: pd.DataFrame, data: pd.DataFrame, count: int, path: str | Path) -> None:
+    """Posterior densities of the probability of ``count`` groups (spread over the observed
+    proportions), one line per fit, with the observed proportion (solid) and the pooled
+    posterior median (dotted)."""
+    positions = pick_groups(data, count)
+    cols = min(3, len(positions))
+    rows = -(-len(positions) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    keys = _fits_in_order(draws)
+    palette = dict(zip(keys, sns.color_palette("colorblind"), strict=False))
+    for ax, pos in zip(axes.flat, positions, strict=False):
+        row = data.iloc[pos]
+        for key in keys:
+            part = draws[(draws["prior"] == key[0]) & (draws["model"] == key[1])]
+            p = expit(part[f"theta[{pos + 1}]"].to_numpy())
+            ls = "-" if key[1] == "partial" else "--"
+            if np.ptp(p) > 0:
+                sns.kdeplot(x=p, ax=ax, color=palette[key], ls=ls, label=fit_label(*key), cut=0)
+        ax.axvline(row["y"] / row["n"], color="black", linewidth=1, label="observed")
+        partial = draws[draws["model"] == "partial"]
+        if len(partial):
+            ax.axvline(expit(np.median(partial["mu"])), color="grey", ls=":", label="pooled")
+        ax.set_title(f"group {row['group']}: {row['y']} / {row['n']}", fontsize=9)
+        ax.set_xlabel("p")
+        ax.set_ylabel("")
+        ax.set_yticks([])
+    for ax in axes.flat[len(positions) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Your data: posterior densities of some groups", y=1.01)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def hyperparameters(draws: pd.DataFrame, priors: Mapping[str, str], path: str | Path) -> None:
+    """Posterior of tau (with the prior's density, dashed) and of the pooled probability
+    expit(mu), one line per fit."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    keys = _fits_in_order(draws)
+    palette = dict(zip(keys, sns.color_palette("colorblind"), strict=False))
+    partial = draws[draws["model"] == "partial"]
+    top = float(np.quantile(partial["tau"], 0.995)) * 1.1 if len(partial) else 1.0
+    x = np.linspace(0, top, 300)
+    for key in keys:
+        part = draws[(draws["prior"] == key[0]) & (draws["model"] == key[1])]
+        label = fit_label(*key)
+        if key[1] == "partial":
+            sns.kdeplot(x=part["tau"], ax=left, color=palette[key], label=label, cut=0)
+            prior = parse_prior(priors[key[0]], f"priors.{key[0]}")
+            left.plot(
+                x,
+                half_prior_pdf(prior, x),
+                color=palette[key],
+                ls="--",
+                lw=0.9,
+                label=f"prior {prior}",
+            )
+        if part["mu"].notna().all() and np.ptp(part["mu"]) > 0:
+            sns.kdeplot(x=expit(part["mu"]), ax=right, color=palette[key], label=label, cut=0)
+    left.set_xlim(0, top)
+    left.set_xlabel("tau (sd of the group log-odds)")
+    left.set_title("between-group sd tau")
+    left.legend(fontsize=7)
+    right.set_xlabel("expit(mu)")
+    right.set_title("pooled probability")
+    right.legend(fontsize=7)
+    fig.suptitle("Your data: hyperparameters", y=1.02)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def design(cells: pd.DataFrame, fits: pd.DataFrame, points: pd.DataFrame, path: str | Path) -> None:
+    """Design-matched study at the user's own sizes (scale 1): expected shrinkage against the
+    true tau (mean +- 1.96 MCSE per prior, normal approximation dashed, the shrinkage of the
+    user's own fit as a horizontal line), and how well group log-odds are recovered."""
+    here = cells[cells["scale"] == 1.0]
+    priors = sorted(here["prior"].unique())
+    palette = dict(zip(priors, sns.color_palette("colorblind"), strict=False))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    p0 = float(points["p0"].iloc[0])
+    n_mean = float(here["n_mean"].mean())
+    tau_dense = np.linspace(0.9 * here["tau"].min(), 1.1 * here["tau"].max(), 200)
+    for i, prior in enumerate(priors):
+        line = here[here["prior"] == prior].sort_values("tau")
+        offset = (i - (len(priors) - 1) / 2) * 0.01 * (tau_dense[-1] - tau_dense[0])
+        left.errorbar(
+            line["tau"] + offset,
+            line["shrinkage_mean"],
+            yerr=1.96 * line["shrinkage_mcse"].fillna(0),
+            fmt="o-",
+            color=palette[prior],
+            capsize=3,
+            label=f"simulated, prior {prior}",
+        )
+        own = fits[(fits["model"] == "partial") & (fits["prior"] == prior)]
+        if len(own):
+            left.axhline(
+                own["shrinkage"].iloc[0],
+                color=palette[prior],
+                ls=":",
+                label=f"your fit, prior {prior}",
+            )
+        right.plot(
+            line["tau"],
+            line["rmse_posterior"],
+            "o-",
+            color=palette[prior],
+            label=f"posterior mean, prior {prior}",
+        )
+    left.plot(
+        tau_dense,
+        theory_shrinkage(n_mean, tau_dense, p0),
+        "k--",
+        lw=1,
+        label=f"normal approx. at n = {n_mean:.0f}",
+    )
+    left.set_xlabel("true tau (quantiles of your tau posterior)")
+    left.set_ylabel("shrinkage factor")
+    left.set_ylim(-0.05, 1.05)
+    left.set_title("expected shrinkage at your group sizes")
+    left.legend(fontsize=7)
+    obs = here.groupby("tau")["rmse_observed"].mean()
+    right.plot(
+        obs.index, obs.to_numpy(), "s--", color="black", label="observed log-odds (no pooling)"
+    )
+    for _, row in here.iterrows():
+        right.annotate(
+            f"{row['coverage95']:.0%}",
+            (row["tau"], row["rmse_posterior"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    right.set_xlabel("true tau")
+    right.set_ylabel("RMSE of group log-odds")
+    right.set_ylim(bottom=0)
+    right.set_title("recovery of group effects (labels: 95 % coverage)")
+    right.legend(fontsize=7)
+    fig.suptitle("Design-matched simulation: your sizes, tau from your posterior", y=1.02)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def whatif(
+    cells: pd.DataFrame, answer: pd.DataFrame, points: pd.DataFrame, target: float, path: str | Path
+) -> None:
+    """Shrinkage against mean outcomes per group for the what-if designs (scaled sizes), one
+    colour per true tau, one marker per prior, the normal approximation dashed, the target
+    as a horizontal line and the user's mean size as a vertical line."""
+    p0 = float(points["p0"].iloc[0])
+    colours = dict(
+        zip(
+            sorted(cells["tau_index"].unique()),
+            sns.color_palette("viridis", cells["tau_index"].nunique()),
+            strict=False,
+        )
+    )
+    markers = dict(zip(sorted(cells["prior"].unique()), "osD^v", strict=False))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    n_dense = np.geomspace(cells["n_mean"].min() / 1.5, cells["n_mean"].max() * 1.5, 200)
+    for (k, prior), line in cells.groupby(["tau_index", "prior"]):
+        line = line.sort_values("n_mean")
+        tau = line["tau"].iloc[0]
+        ax.errorbar(
+            line["n_mean"],
+            line["shrinkage_mean"],
+            yerr=1.96 * line["shrinkage_mcse"].fillna(0),
+            marker=markers[prior],
+            color=colours[k],
+            capsize=2,
+            label=f"tau = {tau:.2f} (q{line['quantile'].iloc[0]:.2f}), prior {prior}",
+        )
+    for k, tau in points.set_index("tau_index")["tau"].items():
+        ax.plot(
+            n_dense, theory_shrinkage(n_dense, tau, p0), "--", color=colours.get(k, "grey"), lw=0.8
+        )
+    ax.axhline(target, color="red", lw=0.8, label=f"target {target:g}")
+    now = cells.loc[cells["scale"] == 1.0, "n_mean"].mean()
+    ax.axvline(now, color="black", lw=0.8, ls=":", label=f"your mean n = {now:.0f}")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(cells["n_mean"].round().unique()))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("mean outcomes per treatment group (your sizes x scale, log axis)")
+    ax.set_ylabel("shrinkage factor")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7)
+    if len(answer):
+        mid = answer.sort_values(["tau_index", "prior"]).iloc[len(answer) // 2]
+        ax.set_title(
+            f"What if: n per group for shrinkage {target:g} at tau = {mid['tau']:.2f} "
+            f"(prior {mid['prior']}):\n{_n_text(mid)}",
+            fontsize=9,
+        )
+    save(fig, path)
+
+
+def _n_text(row: pd.Series) -> str:
+    """The what-if answer of one row of :data:`shrinksim.userdata.WHATIF`, in words."""
+    if row["n_simulated_how"] == "interpolated":
+        sim = f"~{row['n_simulated']:.0f} simulated"
+    elif row["n_simulated_how"] == "at most":
+        sim = f"at most {row['n_simulated']:.0f} simulated (the smallest design is below it)"
+    else:
+        sim = "not reached by the largest simulated design"
+    return f"{sim}, ~{row['n_theory']:.0f} by the normal approximation"
+
+
+def _table(frame: pd.DataFrame, floats: str = "{:.3g}") -> str:
+    return frame.to_html(index=False, float_format=floats.format, na_rep="–", border=0)
+
+
+def summary_page(
+    data: pd.DataFrame,
+    fits: pd.DataFrame,
+    cells: pd.DataFrame,
+    answer: pd.DataFrame,
+    source: str,
+    path: str | Path,
+) -> None:
+    """One HTML page: the data, every fit (estimates and diagnostics), the design-matched
+    shrinkage at the user's sizes, and the what-if answer."""
+    treat = data[~data["is_control"]]
+    control = data[data["is_control"]]
+    overview = pd.DataFrame(
+        {
+            "file": [source],
+            "groups": [len(treat)],
+            "control group": [
+                f"{control['group'].iloc[0]} (n = {control['n'].iloc[0]})"
+                if len(control)
+                else "none"
+            ],
+            "outcomes": [int(data["n"].sum())],
+            "n per group (min / median / max)": [
+                f"{treat['n'].min()} / {treat['n'].median():g} / {treat['n'].max()}"
+            ],
+            "observed proportion": [f"{data['y'].sum() / data['n'].sum():.3f}"],
+        }
+    )
+    shown = fits.assign(
+        fit=[fit_label(p, m) for p, m in zip(fits["prior"], fits["model"], strict=True)],
+        tau=[
+            f"{m:.3g} [{a:.3g}, {b:.3g}]" if not np.isnan(m) else "–"
+            for m, a, b in zip(fits["tau_median"], fits["tau_q025"], fits["tau_q975"], strict=True)
+        ],
+        pooled_p=expit(fits["mu_median"]),
+    )[
+        [
+            "fit",
+            "status",
+            "tau",
+            "pooled_p",
+            "shrinkage",
+            "shrinkage_ratio",
+            "divergences",
+            "rhat_max",
+            "ess_bulk_min",
+            "ess_tail_min",
+            "ebfmi_min",
+            "message",
+        ]
+    ]
+    here = cells[cells["scale"] == 1.0][
+        [
+            "prior",
+            "quantile",
+            "tau",
+            "n_mean",
+            "fits_ok",
+            "shrinkage_mean",
+            "shrinkage_mcse",
+            "shrinkage_theory",
+            "rmse_posterior",
+            "rmse_observed",
+            "coverage95",
+        ]
+    ]
+    target = float(answer["target"].iloc[0]) if len(answer) else float("nan")
+    lines = []
+    for _, row in answer.iterrows():
+        lines.append(
+            f"<li>prior {html.escape(row['prior'])}, tau = {row['tau']:.3g} (posterior "
+            f"q{row['quantile']:g}): {html.escape(_n_text(row))} (now {row['n_now']:.0f})</li>"
+        )
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Your data</title>
+<style>body{{font-family:sans-serif;font-size:13px}} table{{border-collapse:collapse}}
+td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}</style></head><body>
+<h2>Your data</h2>{_table(overview)}
+<h2>Fits</h2>
+<p>tau: posterior median [95 % interval]. shrinkage: 1 - slope of posterior mean on observed
+log-odds over the treatment groups (0 none, 1 complete pooling). Diagnostics: divergent
+transitions, max R-hat (&lt; 1.01 is good), min bulk/tail ESS, min E-BFMI (&gt; 0.3).</p>
+{_table(shown)}
+<h2>Expected shrinkage at your group sizes (design-matched simulation)</h2>
+{_table(here)}
+<h2>What if: mean outcomes per treatment group for shrinkage {target:g}</h2>
+<ul>{"".join(lines)}</ul>
+</body></html>
+"""
+    write_atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+def all_figures(
+    data: pd.DataFrame,
+    groups: pd.DataFrame,
+    fits: pd.DataFrame,
+    draws: pd.DataFrame,
+    points: pd.DataFrame,
+    cells: pd.DataFrame,
+    answer: pd.DataFrame,
+    priors: Mapping[str, str],
+    show_groups: int,
+    target: float,
+    source: str,
+    out: Mapping[str, str],
+) -> None:
+    """Every figure and the summary page; ``out`` maps estimates, densities,
+    hyperparameters, design, whatif, summary to paths."""
+    ok_fits = fits[fits["status"] != "error"]
+    estimates(groups, ok_fits, out["estimates"])
+    densities(draws, data, show_groups, out["densities"])
+    hyperparameters(draws, priors, out["hyperparameters"])
+    design(cells, fits, points, out["design"])
+    whatif(cells, answer, points, target, out["whatif"])
+    summary_page(data, fits, cells, answer, source, out["summary"])
+
+
+__all__: Sequence[str] = ["all_figures", "half_prior_pdf", "pick_groups"]
