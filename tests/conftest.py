@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,6 @@ from shrinksim.config import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"  # compiled PyStan models, shared with `make run`
-
-
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge like Snakemake merges --configfile over configfile:."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,6 @@ import numpy as np
 from shrinksim import bench
 
 
-def test_merged_is_deep_and_leaves_base_alone():
-    base = {"a": 1, "sampler": {"chains": 4, "draws": 500}}
-    out = bench.merged(base, {"sampler": {"draws": 1000}, "b": 2})
-    assert out == {"a": 1, "b": 2, "sampler": {"chains": 4, "draws": 1000}}
-    assert base["sampler"]["draws"] == 500
-
-
 def test_forum_config_is_the_forum_preset():
     config = bench.forum_config()
     assert config["sampler"]["warmup"] == config["sampler"]["draws"] == 1000

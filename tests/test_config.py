@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import REPO, merged
+from conftest import REPO
 from shrinksim import config as study
-from shrinksim.config import ConfigError, DataCell, FitCell, Prior, parse_prior
+from shrinksim.config import ConfigError, DataCell, FitCell, Prior, merged, parse_prior
 
 
 def test_shipped_configs_are_valid(config, schema):
@@ -123,3 +123,10 @@ def test_every_problem_reported_on_its_own_line(config, schema):
 
 def test_large_grid_passes_when_confirmed(config, schema):
     study.check(merged(config, {"replicates": 1000, "confirm_large_grid": True}), schema)
+
+
+def test_merged_is_deep_and_leaves_base_alone():
+    base = {"a": 1, "sampler": {"chains": 4, "draws": 500}}
+    out = merged(base, {"sampler": {"draws": 1000}, "b": 2})
+    assert out == {"a": 1, "b": 2, "sampler": {"chains": 4, "draws": 1000}}
+    assert base["sampler"]["draws"] == 500

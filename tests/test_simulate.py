@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 from scipy.special import logit
 
-from conftest import merged
 from shrinksim import tables
-from shrinksim.config import DataCell
+from shrinksim.config import DataCell, merged
 from shrinksim.simulate import outcomes, simulate, simulate_batch
 
 CELL = DataCell(35, 100, "tau", 0.25)

@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, merged
+from conftest import REPO
 from shrinksim import config as study
 from shrinksim import tables
 from shrinksim import userdata as ud
+from shrinksim.config import merged
 from shrinksim.summarize import theory_shrinkage
 
 EXAMPLE = REPO / "examples/forum_like.csv"

@@ -20,7 +20,6 @@ part 1 (internal).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -51,20 +50,9 @@ TARGETS = {
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "stan", "profiles")
 
 
-def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``override`` over ``base`` like Snakemake's ``--configfile``."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def forum_config() -> dict[str, Any]:
     """config.yaml with config/forum.yaml merged over it (4 chains x 1000 + 1000)."""
-    from shrinksim.config import load_yaml
+    from shrinksim.config import load_yaml, merged
 
     return merged(load_yaml(REPO / "config.yaml"), load_yaml(REPO / "config/forum.yaml"))
 

@@ -7,6 +7,7 @@ depend on the data cell and replicate only, so every prior and model sees the sa
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import math
@@ -181,6 +182,17 @@ def n_sd(config: Mapping[str, Any], n: int) -> float:
     if isinstance(value, str):
         return float(value.rstrip("%")) / 100 * n
     return float(value)
+
+
+def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` over ``base``, as Snakemake merges ``--configfile`` files."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
