@@ -668,7 +668,8 @@ def fit_design(
     tau = float(point["tau"])
     cell = FitCell(DataCell(int(round(treated.mean())), len(treated), "tau", tau), prior, "partial")
     key = f"{design_key(scale, tau)}/prior~{prior}/model~partial"
-    return fit_batch(engine, compiled, cell, simulated, settings, progress=progress, key=key)
+    done = fit_batch(engine, compiled, cell, simulated, settings, progress=progress, key=key)
+    return done.groups, done.fits
 
 
 def recovery(groups: pd.DataFrame) -> pd.DataFrame:
