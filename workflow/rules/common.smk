@@ -49,3 +49,8 @@ def fit_settings(prior):
     if prior != study.NO_PRIOR:
         settings["tau_prior"] = config["priors"][prior]
     return json.dumps(settings, sort_keys=True)
+
+
+def fit_runtime(batch, minutes_per_fit=2):
+    """Wall-time minutes a fit job asks for: every attempt of every replicate, plus start-up."""
+    return 10 + minutes_per_fit * len(BATCHES[batch]) * config["retry"]["max_attempts"]

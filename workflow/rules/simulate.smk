@@ -6,11 +6,12 @@ rule simulate:
     conda:
         "../envs/shrinksim.yaml"
     resources:
-        mem_mb=500,
+        mem_mb=1000,  # on SLURM the job's two snakemake processes count too
         runtime=5,
     params:
         settings=json.dumps(
-            {"seed": config["seed"], "simulation": config["simulation"]}, sort_keys=True
+            {"seed": config["seed"], "simulation": config["simulation"]},
+            sort_keys=True,
         ),
         replicates=lambda wc: ",".join(map(str, BATCHES[int(wc.batch)])),
     shell:

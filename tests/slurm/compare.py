@@ -1,0 +1,43 @@
+"""Check that two runs' summary tables are identical, timing columns aside.
+
+Usage: python tests/slurm/compare.py LOCAL_SUMMARY_DIR SLURM_SUMMARY_DIR
+Exit 0 if groups, fits, shrinkage and cells .parquet are equal cell for cell (exact, NaN == NaN)
+after dropping columns that measure time (``*_seconds``); else print what differs and exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+TABLES = ("groups", "fits", "shrinkage", "cells")
+
+
+def load(directory: Path, name: str) -> pd.DataFrame:
+    table = pq.read_table(directory / f"{name}.parquet").to_pandas()
+    return table.drop(columns=[c for c in table.columns if c.endswith("_seconds")])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    left, right = map(Path, argv)
+    failed = False
+    for name in TABLES:
+        a, b = load(left, name), load(right, name)
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        except AssertionError as err:
+            failed = True
+            print(f"{name}.parquet differs:\n{err}", file=sys.stderr)
+        else:
+            print(f"{name}.parquet: {len(a)} rows x {a.shape[1]} columns identical")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
