@@ -9,11 +9,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/summarize.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/summary/cells.parquet",
-        "results/figures/shrinkage_vs_n.png",
-        "results/figures/estimate_vs_observed.png",
+        rules.summarize.output,
+        rules.measures.output,
+        rules.plot.output,
+        rules.report_pages.output,

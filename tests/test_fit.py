@@ -43,7 +43,6 @@ def data(config_module):
 @pytest.fixture(scope="module")
 def config_module():
     from conftest import REPO
-
     from shrinksim.config import load_yaml
 
     return load_yaml(REPO / "config.yaml")
@@ -93,7 +92,7 @@ def test_fit_batch_outputs_match_schemas(compile_program, config_module, data):
     cell = FitCell(CELL, "brms_default", "partial")
     batch = pd.concat([data, simulate(config_module, CELL, 1)], ignore_index=True)
     with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
-        groups, fits = fit_batch(
+        groups, fits, draws = fit_batch(
             engine,
             compile_program("partial_pooling"),
             cell,
@@ -103,18 +102,29 @@ def test_fit_batch_outputs_match_schemas(compile_program, config_module, data):
         )
     tables.to_table(groups, tables.GROUPS)
     tables.to_table(fits, tables.FITS)
+    tables.to_table(draws, tables.DRAWS)
     assert fits["status"].tolist() == ["ok", "ok"] and len(groups) == 2 * len(data)
     assert (fits["rhat_max"] < 1.1).all() and (fits["tau_mean"] > 0).all()
-    assert (groups["p_q025"] <= groups["p_median"]).all() and (
-        groups["p_median"] <= groups["p_q975"]
-    ).all()
+    order = ["q025", "q05", "q25", "median", "q75", "q95", "q975"]
+    for frame, prefix in [(groups, "theta"), (groups, "p"), (fits, "tau"), (fits, "mu")]:
+        q = frame[[f"{prefix}_{name}" for name in order]].to_numpy()
+        assert (np.diff(q, axis=1) >= 0).all(), prefix
+    # thinned draws: first replicate only, all 10 treatment groups (fewer than 12), 200 of
+    # the 2 x 200 draws. Their median per group must match the group's posterior median
+    # within 0.5 posterior sd: the MC SE of a median of 200 draws is ~1.25 sd / sqrt(ESS),
+    # <= 0.18 sd for an ESS >= 50, so 0.5 sd is ~3 SE even for poorly mixing chains.
+    assert set(draws["replicate"]) == {0} and len(draws) == 10 * 200
+    first = groups[(groups["replicate"] == 0) & ~groups["is_control"]].set_index("group")
+    kept = draws.groupby("group")["p"]
+    assert set(kept.groups) == set(first.index)
+    assert ((kept.median() - first["p_median"]).abs() < 0.5 * first["p_sd"]).all()
 
 
 def test_failing_fit_is_recorded_not_raised(compile_program, config_module, data):
     cell = FitCell(CELL, "brms_default", "partial")
     broken = data.assign(y=data["n"] + 1)  # y > n: Stan rejects every initial value
     with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
-        groups, fits = fit_batch(
+        groups, fits, draws = fit_batch(
             engine,
             compile_program("partial_pooling"),
             cell,
@@ -125,8 +135,9 @@ def test_failing_fit_is_recorded_not_raised(compile_program, config_module, data
     row = fits.iloc[0]
     assert row["status"] == "error" and row["attempts"] == 2
     assert "Initialization failed" in row["message"] or "must be" in row["message"]
-    assert groups.empty
+    assert groups.empty and draws.empty
     tables.to_table(fits, tables.FITS)
+    tables.to_table(draws, tables.DRAWS)
 
 
 def test_cmdstanpy_without_cmdstan_names_the_fix(monkeypatch, tmp_path):
@@ -160,3 +171,23 @@ def test_cmdstanpy_and_pystan_agree(compile_program, data):
         xb.std(axis=(0, 1)) / np.sqrt(diagnostics.ess_bulk(xb)),
     )
     assert np.all(np.abs(xa.mean(axis=(0, 1)) - xb.mean(axis=(0, 1))) < 4 * se)
+
+
+def test_divergent_fit_is_retried_then_recorded(compile_program, config_module):
+    """tau = 0 with 8 groups of 5 outcomes is a funnel: at adapt_delta 0.3 this seed
+    diverges; the retry at 0.99 clears it. With no higher adapt_delta to retry with, the
+    fit is kept with status 'divergent' and says so."""
+    cell = FitCell(DataCell(5, 8, "tau", 0.0), "weak", "partial")
+    data = simulate(config_module, cell.data, 0)
+    settings = fit_settings(config_module) | {"seed": 1, "tau_prior": "student_t(3, 0, 10)"}
+    settings["sampler"] = settings["sampler"] | {"adapt_delta": 0.3}
+    compiled = compile_program("partial_pooling")
+    with make_engine("pystan", cache_dir=".cache", model_dir=".") as engine:
+        _, fixed = fit_batch(engine, compiled, cell, data, settings, progress=lambda m: None)
+        stuck = settings | {"retry": {"max_attempts": 2, "adapt_delta": 0.3}}
+        _, kept = fit_batch(engine, compiled, cell, data, stuck, progress=lambda m: None)
+    assert fixed[["status", "attempts", "adapt_delta"]].iloc[0].tolist() == ["ok", 2, 0.99]
+    assert fixed["divergences"].iloc[0] == 0
+    row = kept.iloc[0]
+    assert row["status"] == "divergent" and row["attempts"] == 2 and row["divergences"] > 0
+    assert "divergent transitions after 2 attempts" in row["message"]

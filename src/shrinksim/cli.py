@@ -57,9 +57,10 @@ def cmd_fit(args: argparse.Namespace) -> None:
         model_dir=Path(args.compiled).parent,
         threads=args.threads,
     ) as engine:
-        groups, fits = fit_batch(engine, compiled, cell, data, settings, progress=_progress)
-    tables.write_table(groups, args.groups_out, tables.GROUPS)
-    tables.write_table(fits, args.fits_out, tables.FITS)
+        done = fit_batch(engine, compiled, cell, data, settings, progress=_progress)
+    tables.write_table(done.groups, args.groups_out, tables.GROUPS)
+    tables.write_table(done.fits, args.fits_out, tables.FITS)
+    tables.write_table(done.draws, args.draws_out, tables.DRAWS)
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
@@ -71,22 +72,52 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     tables.write_table(groups, out / "groups.parquet", tables.GROUPS)
     tables.write_table(fits, out / "fits.parquet", tables.FITS)
+    draws = tables.read_tables(args.draws, tables.DRAWS)
+    tables.write_table(draws, out / "draws.parquet", tables.DRAWS)
     tables.write_table(per_fit, out / "shrinkage.parquet", tables.SHRINKAGE)
     tables.write_table(shrinkage_per_cell(per_fit), out / "cells.parquet", tables.CELLS)
     bad = fits[fits["status"] != "ok"]
     _progress(f"{len(fits)} fits: {len(fits) - len(bad)} ok, {len(bad)} with problems")
 
 
-def cmd_plot(args: argparse.Namespace) -> None:
-    import pyarrow.parquet as pq
+def cmd_measures(args: argparse.Namespace) -> None:
+    from shrinksim.measures import measures
 
+    groups = tables.read_tables([args.groups], tables.GROUPS)
+    fits = tables.read_tables([args.fits], tables.FITS)
+    shrinkage = tables.read_tables([args.shrinkage], tables.SHRINKAGE)
+    frame = measures(fits, groups, shrinkage, args.p0, args.chains)
+    tables.write_table(frame, args.out, tables.MEASURES)
+    tables.write_atomic(args.csv, lambda tmp: frame.to_csv(tmp, index=False))
+    _progress(f"{len(frame)} measures of {len(fits)} fits")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
     from shrinksim import plot
 
-    summary = Path(args.summary_dir)
-    cells = pq.read_table(summary / "cells.parquet").to_pandas()
-    groups = pq.read_table(summary / "groups.parquet").to_pandas()
-    plot.shrinkage_vs_n(cells, args.p0, args.shrinkage_vs_n)
-    plot.estimate_vs_observed(groups, args.estimate_vs_observed)
+    summary = plot.Summary(
+        measures=tables.read_tables([args.measures], tables.MEASURES),
+        groups=tables.read_tables([args.groups], tables.GROUPS),
+        fits=tables.read_tables([args.fits], tables.FITS),
+        draws=tables.read_tables([args.draws], tables.DRAWS),
+        p0=args.p0,
+        density_n=args.density_n,
+    )
+    plot.draw(summary, args.out)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from shrinksim import report
+
+    fits = tables.read_tables([args.fits], tables.FITS)
+    measures = tables.read_tables([args.measures], tables.MEASURES)
+    pages = {
+        args.config_out: report.config_page(json.loads(args.config)),
+        args.software_out: report.software_page(report.software(fits["engine"].dropna())),
+        args.measures_out: report.measures_page(measures),
+    }
+    for path, text in pages.items():
+        tables.write_atomic(path, lambda tmp, text=text: Path(tmp).write_text(text, "utf-8"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -117,21 +148,47 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--groups-out", required=True)
     p.add_argument("--fits-out", required=True)
+    p.add_argument("--draws-out", required=True, help="thinned draws (partial pooling)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("summarize", help="combine fits and measure shrinkage")
     p.add_argument("--groups", nargs="+", required=True)
     p.add_argument("--fits", nargs="+", required=True)
+    p.add_argument("--draws", nargs="+", required=True)
     p.add_argument("--p0", type=float, required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("plot", help="draw the figures from the summary tables")
-    p.add_argument("--summary-dir", required=True)
+    p = sub.add_parser("measures", help="performance measures per cell, with MCSE")
+    p.add_argument("--groups", required=True)
+    p.add_argument("--fits", required=True)
+    p.add_argument("--shrinkage", required=True)
     p.add_argument("--p0", type=float, required=True)
-    p.add_argument("--shrinkage-vs-n", required=True)
-    p.add_argument("--estimate-vs-observed", required=True)
+    p.add_argument("--chains", type=int, required=True, help="chains per fit (low-ESS threshold)")
+    p.add_argument("--out", required=True, help="Parquet table")
+    p.add_argument("--csv", required=True, help="CSV copy of the table")
+    p.set_defaults(func=cmd_measures)
+
+    p = sub.add_parser("plot", help="draw the figures from the summary tables")
+    p.add_argument("--measures", required=True)
+    p.add_argument("--groups", required=True)
+    p.add_argument("--fits", required=True)
+    p.add_argument("--draws", required=True)
+    p.add_argument("--p0", type=float, required=True)
+    p.add_argument("--density-n", type=int, required=True, help="n of the densities figure")
+    p.add_argument(
+        "--out", nargs="+", required=True, help="figure files: the stem names the figure"
+    )
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="report pages: configuration, software, measures")
+    p.add_argument("--config", required=True, help="JSON: the configuration used")
+    p.add_argument("--fits", required=True)
+    p.add_argument("--measures", required=True)
+    p.add_argument("--config-out", required=True)
+    p.add_argument("--software-out", required=True)
+    p.add_argument("--measures-out", required=True)
+    p.set_defaults(func=cmd_report)
     return top
 
 

@@ -164,11 +164,6 @@ def batches(config: Mapping[str, Any]) -> list[list[int]]:
     return [list(range(start, min(start + size, reps))) for start in range(0, reps, size)]
 
 
-def replicates_of_batch(config: Mapping[str, Any], batch: int) -> list[int]:
-    """Replicate indices of batch number ``batch``."""
-    return batches(config)[batch]
-
-
 def seed_sequence(seed: int, key: str, replicate: int) -> np.random.SeedSequence:
     """Seed for (``key``, replicate): independent of job order, batch size and executor."""
     words = np.frombuffer(hashlib.sha256(key.encode()).digest()[:16], dtype=np.uint32)
@@ -238,8 +233,6 @@ def _schema_problem(error: Any) -> str:
             "exclusiveMaximum": "<",
         }[error.validator]
         return f"{where}: {error.instance!r} must be {relation} {error.validator_value}"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
     return f"{where}: {error.message}"
 
 

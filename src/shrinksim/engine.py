@@ -165,8 +165,12 @@ class Engine(ABC):
         self.close()
 
 
+# PyStan compiles inside one HTTP request to its in-process httpstan server, with aiohttp's
+# default 5-minute client timeout: on a loaded machine compiling can take longer.
 _PYSTAN_BUILD = """
 import json, sys
+import aiohttp.client
+aiohttp.client.DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
 import stan
 request = json.load(sys.stdin)
 stan.build(request["code"], data=request["data"])
@@ -185,8 +189,10 @@ def _process_scratch() -> Path:
     if not _SCRATCH:
         _SCRATCH.append(Path(tempfile.mkdtemp(prefix="shrinksim-httpstan-")))
         atexit.register(shutil.rmtree, _SCRATCH[0], ignore_errors=True)
-        # httpstan finds its cache through appdirs, i.e. $XDG_CACHE_HOME, at every call.
+        # httpstan finds its cache through appdirs, i.e. $XDG_CACHE_HOME, at every call,
+        # and leaves one Unix socket per chain in the temporary folder: keep both in here.
         os.environ["XDG_CACHE_HOME"] = str(_SCRATCH[0])
+        tempfile.tempdir = str(_SCRATCH[0])
     return _SCRATCH[0]
 
 
@@ -302,6 +308,8 @@ class PyStanEngine(Engine):
         finally:
             for fits in (scratch / "httpstan").glob("*/models/*/fits"):
                 shutil.rmtree(fits, ignore_errors=True)
+            for sock in scratch.glob("httpstan_*.sock"):
+                sock.unlink(missing_ok=True)
         chains, draws = settings.chains, settings.draws
 
         def reshape(flat: np.ndarray, dims: list[int]) -> np.ndarray:

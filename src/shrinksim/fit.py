@@ -13,18 +13,48 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from shrinksim import diagnostics, tables
-from shrinksim.config import STAN_PROGRAMS, FitCell, Prior, parse_prior, stan_seed
+from shrinksim.config import (
+    STAN_PROGRAMS,
+    FitCell,
+    Prior,
+    parse_prior,
+    seed_sequence,
+    stan_seed,
+)
 from shrinksim.engine import Draws, Engine, SamplerSettings, SamplingError
 from shrinksim.simulate import outcomes
 
-QUANTILES = {"median": 0.5, "q025": 0.025, "q975": 0.975}
+QUANTILES = {
+    "median": 0.5,
+    "q025": 0.025,
+    "q05": 0.05,
+    "q25": 0.25,
+    "q75": 0.75,
+    "q95": 0.95,
+    "q975": 0.975,
+}
+"""Posterior quantiles kept per quantity: the central 50, 90 and 95 % intervals and the median."""
+
+DRAW_GROUPS = 12
+"""Treatment groups whose thinned posterior draws are kept (first replicate of a partial fit job)."""
+
+DRAWS_KEPT = 200
+"""Thinned draws kept per group: evenly spaced over the pooled chains."""
+
+
+class FitBatch(NamedTuple):
+    """The tables of one fit job (schemas GROUPS, FITS and DRAWS of :mod:`shrinksim.tables`)."""
+
+    groups: pd.DataFrame
+    fits: pd.DataFrame
+    draws: pd.DataFrame
 
 
 def stan_data(
@@ -66,7 +96,7 @@ def group_draws(draws: Draws, model: str, groups: int) -> np.ndarray:
 
 
 def summarise(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
-    """Mean, sd, median and 95 % interval over chains and draws (axes 0 and 1)."""
+    """Mean, sd and the :data:`QUANTILES` over chains and draws (axes 0 and 1)."""
     flat = x.reshape(-1, *x.shape[2:])
     out = {f"{prefix}_mean": flat.mean(axis=0), f"{prefix}_sd": flat.std(axis=0, ddof=1)}
     qs = np.quantile(flat, list(QUANTILES.values()), axis=0)
@@ -102,8 +132,10 @@ def fit_replicate(
     groups: pd.DataFrame,
     settings: Mapping[str, Any],
     replicate: int,
-) -> tuple[pd.DataFrame | None, dict[str, Any]]:
-    """Fit one data set, with retries; return group summaries (None on error) and a fit row."""
+    keep_draws: bool = False,
+) -> tuple[pd.DataFrame | None, dict[str, Any], pd.DataFrame | None]:
+    """Fit one data set, with retries; return group summaries (None on error), a fit row and,
+    if ``keep_draws``, the thinned draws of :func:`thinned_draws` (else None)."""
     sampler = SamplerSettings.from_config(settings["sampler"])
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = (
@@ -139,14 +171,41 @@ def fit_replicate(
             sampler, adapt_delta=max(sampler.adapt_delta, settings["retry"]["adapt_delta"])
         )
     if draws is None:
-        return None, row
+        return None, row, None
     theta = group_draws(draws, cell.model, len(groups))
     row |= diagnose(draws, theta, sampler.max_treedepth)
     for name in ("mu", "tau"):
         if name in draws.params:
             row |= {k: float(v) for k, v in summarise(draws.params[name], name).items()}
     summary = observed(groups).assign(**summarise(theta, "theta"), **summarise(expit(theta), "p"))
-    return summary, row
+    kept = (
+        thinned_draws(theta, groups, int(settings["seed"]), cell, replicate) if keep_draws else None
+    )
+    return summary, row, kept
+
+
+def thinned_draws(
+    theta: np.ndarray, groups: pd.DataFrame, seed: int, cell: FitCell, replicate: int
+) -> pd.DataFrame:
+    """Draws of p for :data:`DRAW_GROUPS` random treatment groups, thinned to
+    :data:`DRAWS_KEPT` evenly spaced draws of the pooled chains; long format.
+
+    The groups depend on the data cell and replicate only, so every prior shows the same ones.
+    """
+    rng = np.random.default_rng(seed_sequence(seed, "draws:" + cell.data.path, replicate))
+    treatment = np.flatnonzero(~groups["is_control"].to_numpy())
+    chosen = np.sort(rng.choice(treatment, min(DRAW_GROUPS, treatment.size), replace=False))
+    pooled = theta.reshape(-1, theta.shape[-1])
+    rows = np.unique(np.linspace(0, len(pooled) - 1, min(DRAWS_KEPT, len(pooled))).round())
+    p = expit(pooled[rows.astype(int)][:, chosen]).astype(np.float32)
+    return pd.DataFrame(
+        {
+            "replicate": replicate,
+            "group": np.tile(groups["group"].to_numpy()[chosen], len(rows)),
+            "draw": np.repeat(np.arange(len(rows)), len(chosen)),
+            "p": p.ravel(),
+        }
+    )
 
 
 def fit_batch(
@@ -156,8 +215,9 @@ def fit_batch(
     data: pd.DataFrame,
     settings: Mapping[str, Any],
     progress: Callable[[str], None] = print,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit every replicate in ``data``; return (group summaries, one row per fit)."""
+) -> FitBatch:
+    """Fit every replicate in ``data``: group summaries, one row per fit, and thinned draws
+    of the first replicate (partial pooling only; other models give an empty draws table)."""
     cell_columns = {
         "n_per_group": cell.data.n,
         "groups": cell.data.groups,
@@ -166,14 +226,19 @@ def fit_batch(
         "prior": cell.prior,
         "model": cell.model,
     }
-    summaries, rows = [], []
+    summaries, rows, kept = [], [], []
     replicates = sorted(data["replicate"].unique())
     for i, replicate in enumerate(replicates, start=1):
         start = time.perf_counter()
         groups = data[data["replicate"] == replicate].reset_index(drop=True)
-        summary, row = fit_replicate(engine, compiled, cell, groups, settings, int(replicate))
+        keep = cell.model == "partial" and i == 1
+        summary, row, draws = fit_replicate(
+            engine, compiled, cell, groups, settings, int(replicate), keep_draws=keep
+        )
         if summary is not None:
             summaries.append(summary)
+        if draws is not None:
+            kept.append(draws)
         rows.append(row)
         progress(
             f"{cell.path} replicate {replicate} ({i}/{len(replicates)}): {row['status']} "
@@ -185,4 +250,11 @@ def fit_batch(
         else tables.GROUPS.empty_table().to_pandas()
     )
     fits_out = pd.DataFrame(rows).reindex(columns=tables.FITS.names)
-    return groups_out.assign(**cell_columns), fits_out.assign(**cell_columns)
+    draws_out = (
+        pd.concat(kept, ignore_index=True) if kept else tables.DRAWS.empty_table().to_pandas()
+    )
+    return FitBatch(
+        groups_out.assign(**cell_columns),
+        fits_out.assign(**cell_columns),
+        draws_out.assign(**cell_columns),
+    )

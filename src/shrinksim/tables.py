@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,8 @@ CELL_FIELDS = [
 ]
 """The fit cell, on every row of fit and summary tables."""
 
-_QUANTITY = ("mean", "sd", "median", "q025", "q975")
+_QUANTITY = ("mean", "sd", "median", "q025", "q05", "q25", "q75", "q95", "q975")
+"""Posterior summaries per quantity; ``qXX`` is the XX % quantile (q025: 2.5 %)."""
 
 
 def _summary_fields(prefix: str) -> list[pa.Field]:
@@ -76,6 +78,18 @@ FITS = pa.schema(
 )
 """One row per fit: status, hyperparameter summaries and sampler diagnostics."""
 
+DRAWS = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("replicate", pa.int32()),
+        pa.field("group", pa.int32()),
+        pa.field("draw", pa.int32()),
+        pa.field("p", pa.float32()),
+    ]
+)
+"""Thinned posterior draws of p for a few groups of the first replicate of a partial-pooling
+fit job (see :func:`shrinksim.fit.thinned_draws`); empty for the other models."""
+
 SHRINKAGE = pa.schema(
     [
         *CELL_FIELDS,
@@ -103,6 +117,24 @@ CELLS = pa.schema(
 """Shrinkage per fit cell, averaged over replicates, with its Monte Carlo standard error."""
 
 
+MEASURES = pa.schema(
+    [
+        *CELL_FIELDS,
+        pa.field("true_tau", pa.float64()),
+        pa.field("target", pa.string()),
+        pa.field("measure", pa.string()),
+        pa.field("level", pa.float64()),
+        pa.field("value", pa.float64()),
+        pa.field("mcse", pa.float64()),
+        pa.field("reference", pa.float64()),
+        pa.field("replicates", pa.int32()),
+    ]
+)
+"""Performance measures per fit cell, one row per (cell, target, measure, level), with Monte
+Carlo standard error, the value to compare with (``reference``: truth, nominal coverage or
+the normal approximation; NaN if none) and the replicates used. See docs/measures.md."""
+
+
 def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Convert with exactly ``schema``'s columns, order and types (missing column: error)."""
     missing = [name for name in schema.names if name not in frame.columns]
@@ -121,10 +153,15 @@ def write_table(frame: pd.DataFrame, path: str | Path, schema: pa.Schema) -> Non
     write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_atomic(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename onto ``path``; no partial file is ever left."""
+def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)``, then rename onto ``path``; no partial file is ever left.
+
+    Temporary files of an earlier writer of ``path`` that was killed are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)

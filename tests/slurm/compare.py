@@ -1,8 +1,9 @@
 """Check that two runs' summary tables are identical, timing columns aside.
 
 Usage: python tests/slurm/compare.py LOCAL_SUMMARY_DIR SLURM_SUMMARY_DIR
-Exit 0 if groups, fits, shrinkage and cells .parquet are equal cell for cell (exact, NaN == NaN)
-after dropping columns that measure time (``*_seconds``); else print what differs and exit 1.
+Exit 0 if both directories hold the same *.parquet tables (at least groups, fits, shrinkage and
+cells) and they are equal cell for cell (exact, NaN == NaN) after dropping columns that measure
+time (``*_seconds``); else print what differs and exit 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-TABLES = ("groups", "fits", "shrinkage", "cells")
+REQUIRED = {"groups", "fits", "shrinkage", "cells"}
 
 
 def load(directory: Path, name: str) -> pd.DataFrame:
@@ -26,8 +27,13 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     left, right = map(Path, argv)
+    names = {path.stem for path in left.glob("*.parquet")}
+    others = {path.stem for path in right.glob("*.parquet")}
+    if names != others or not REQUIRED <= names:
+        print(f"different or missing tables: {sorted(names)} vs {sorted(others)}", file=sys.stderr)
+        return 1
     failed = False
-    for name in TABLES:
+    for name in sorted(names):
         a, b = load(left, name), load(right, name)
         try:
             pd.testing.assert_frame_equal(a, b, check_exact=True)

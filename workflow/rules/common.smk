@@ -33,7 +33,7 @@ wildcard_constraints:
 
 
 def fit_outputs(kind):
-    """Every fit job's `kind` table (groups or fits) in the grid."""
+    """Every fit job's `kind` table (groups, fits or draws) in the grid."""
     return [
         f"results/fits/{cell.path}/batch~{batch}/{kind}.parquet"
         for cell in FIT_CELLS
@@ -49,6 +49,15 @@ def fit_settings(prior):
     if prior != study.NO_PRIOR:
         settings["tau_prior"] = config["priors"][prior]
     return json.dumps(settings, sort_keys=True)
+
+
+def figure(name, category):
+    """A figure's PNG, marked for the report with its caption workflow/report/{name}.rst."""
+    return report(
+        f"results/figures/{name}.png",
+        caption=f"../report/{name}.rst",
+        category=category,
+    )
 
 
 def fit_runtime(batch, minutes_per_fit=2):

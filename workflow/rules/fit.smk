@@ -26,6 +26,7 @@ rule fit:
     output:
         groups="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/groups.parquet",
         fits="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/fits.parquet",
+        draws="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/draws.parquet",
     log:
         "results/logs/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.log",
     conda:
@@ -44,4 +45,5 @@ rule fit:
         "python -m shrinksim fit --settings {params.settings:q}"
         " --cell {wildcards.datacell}/prior~{wildcards.prior}/model~{wildcards.model}"
         " --data {input.data} --compiled {input.compiled} --cache-dir {params.cache_dir}"
-        " --threads {threads} --groups-out {output.groups} --fits-out {output.fits} 2> {log}"
+        " --threads {threads} --groups-out {output.groups} --fits-out {output.fits}"
+        " --draws-out {output.draws} 2> {log}"

@@ -2,11 +2,13 @@ rule summarize:
     input:
         groups=fit_outputs("groups"),
         fits=fit_outputs("fits"),
+        draws=fit_outputs("draws"),
     output:
         groups="results/summary/groups.parquet",
         fits="results/summary/fits.parquet",
         shrinkage="results/summary/shrinkage.parquet",
         cells="results/summary/cells.parquet",
+        draws="results/summary/draws.parquet",
     log:
         "results/logs/summarize.log",
     conda:
@@ -18,26 +20,23 @@ rule summarize:
         p0=config["simulation"]["p0"],
     shell:
         "python -m shrinksim summarize --groups {input.groups} --fits {input.fits}"
-        " --p0 {params.p0} --out-dir results/summary 2> {log}"
+        " --draws {input.draws} --p0 {params.p0} --out-dir results/summary 2> {log}"
 
 
-rule plot:
+rule measures:
     input:
-        cells=rules.summarize.output.cells,
         groups=rules.summarize.output.groups,
+        fits=rules.summarize.output.fits,
+        shrinkage=rules.summarize.output.shrinkage,
     output:
-        shrinkage=report(
-            "results/figures/shrinkage_vs_n.png",
-            caption="../report/shrinkage_vs_n.rst",
-            category="Shrinkage",
-        ),
-        estimates=report(
-            "results/figures/estimate_vs_observed.png",
-            caption="../report/estimate_vs_observed.rst",
-            category="Shrinkage",
+        parquet="results/summary/measures.parquet",
+        csv=report(
+            "results/summary/measures.csv",
+            caption="../report/measures_csv.rst",
+            category="Tables and setup",
         ),
     log:
-        "results/logs/plot.log",
+        "results/logs/measures.log",
     conda:
         "../envs/shrinksim.yaml"
     resources:
@@ -45,6 +44,8 @@ rule plot:
         runtime=10,
     params:
         p0=config["simulation"]["p0"],
+        chains=config["sampler"]["chains"],
     shell:
-        "python -m shrinksim plot --summary-dir results/summary --p0 {params.p0}"
-        " --shrinkage-vs-n {output.shrinkage} --estimate-vs-observed {output.estimates} 2> {log}"
+        "python -m shrinksim measures --groups {input.groups} --fits {input.fits}"
+        " --shrinkage {input.shrinkage} --p0 {params.p0} --chains {params.chains}"
+        " --out {output.parquet} --csv {output.csv} 2> {log}"

@@ -1,0 +1,203 @@
+"""Performance measures and their Monte Carlo standard errors: known cases and hand-computed
+answers on synthetic fit tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinksim import measures as m
+from shrinksim import tables
+
+CELL = {
+    "n_per_group": 20,
+    "groups": 3,
+    "spread_axis": "tau",
+    "spread": 0.5,
+    "prior": "weak",
+    "model": "partial",
+}
+
+
+def test_formulas_on_a_hand_computed_case():
+    x = np.array([1.0, 2.0, 3.0, 4.0])  # truth 2: errors -1, 0, 1, 2
+    sd = np.sqrt(5 / 3)  # sd of 1..4 with divisor R - 1
+    assert m.bias(x, 2.0) == pytest.approx((0.5, sd / 2))
+    assert m.relative_bias(x, 2.0) == pytest.approx((0.25, sd / 4))
+    assert m.empirical_se(x) == pytest.approx((sd, sd / np.sqrt(6)))
+    # squared errors 1, 0, 1, 4: MSE 1.5, MCSE sqrt(((-.5)^2 + 1.5^2 + .5^2 + 2.5^2) / 12)
+    assert m.mse((x - 2) ** 2) == pytest.approx((1.5, np.sqrt(9 / 12)))
+    assert m.rmse((x - 2) ** 2) == pytest.approx(
+        (np.sqrt(1.5), np.sqrt(9 / 12) / (2 * np.sqrt(1.5)))
+    )
+    assert m.proportion([True] * 90 + [False] * 10) == pytest.approx((0.9, 0.03))
+    assert m.mean([1.0, np.nan, 3.0]) == pytest.approx((2.0, np.sqrt(2) / np.sqrt(2)))
+
+
+def test_degenerate_inputs_give_nan_not_errors():
+    assert np.isnan(m.relative_bias([1.0, 2.0], 0.0).value)
+    assert np.isnan(m.empirical_se([1.0]).value)
+    assert m.mean([1.0]).value == 1.0 and np.isnan(m.mean([1.0]).mcse)
+    assert all(np.isnan(m.mean([]))) and all(np.isnan(m.proportion([])))
+    assert np.isnan(m.rank_correlation(np.ones(3), np.arange(3.0)))
+    assert m.rank_correlation(np.array([3.0, 1, 2]), np.array([30.0, 10, 20])) == pytest.approx(1)
+
+
+def test_mcse_matches_spread_of_the_measure_over_repeated_studies():
+    """Each MCSE formula estimates the sd of its measure across repeated simulation studies.
+
+    4000 studies of R = 50 estimates ~ Normal(truth + 0.1, 1) (coverage: hits ~ Bernoulli(0.9));
+    the mean MCSE must be within 8 % of the sd of the measure over the studies. Tolerance: the
+    estimated MCSE is biased low by up to ~4 % at R = 50 (Jensen; delta method for RMSE), and
+    the sd over 4000 studies has a relative Monte Carlo error of ~1.1 % (4 sd ~ 4.5 %). Wrong
+    formulas miss by far more: sd / R instead of sd / sqrt(R) by 7x, EmpSE / sqrt(R - 1) by 1.4x.
+    """
+    rng = np.random.default_rng(20261126)
+    truth, x = 0.5, rng.normal(0.6, 1.0, (4000, 50))
+    hits = rng.random((4000, 50)) < 0.9
+    cases = {
+        "bias": [m.bias(v, truth) for v in x],
+        "relative_bias": [m.relative_bias(v, truth) for v in x],
+        "empse": [m.empirical_se(v) for v in x],
+        "rmse": [m.rmse((v - truth) ** 2) for v in x],
+        "coverage": [m.proportion(h) for h in hits],
+    }
+    for name, estimates in cases.items():
+        values, mcse = np.array(estimates).T
+        ratio = mcse.mean() / values.std(ddof=1)
+        assert ratio == pytest.approx(1, abs=0.08), name
+
+
+def synthetic_cell() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Five fits of one partial-pooling cell: four with estimates, one sampler error."""
+    tau_mean = [0.4, 0.6, 0.5, 0.7]
+    fits = pd.DataFrame(
+        {
+            **CELL,
+            "replicate": range(5),
+            "status": ["divergent", "ok", "ok", "ok", "error"],
+            "tau_mean": [*tau_mean, np.nan],
+            # 95 % intervals: the last one misses 0.5; 90 %: two miss; 50 %: three miss
+            "tau_q025": [0.2, 0.3, 0.3, 0.55, np.nan],
+            "tau_q975": [0.8, 0.9, 0.7, 0.95, np.nan],
+            "tau_q05": [0.25, 0.51, 0.35, 0.6, np.nan],
+            "tau_q95": [0.75, 0.85, 0.65, 0.9, np.nan],
+            "tau_q25": [0.3, 0.55, 0.45, 0.65, np.nan],
+            "tau_q75": [0.45, 0.65, 0.55, 0.75, np.nan],
+            "divergences": pd.array([2, 0, 0, 0, None], dtype="Int32"),
+            "rhat_max": [1.0, 1.02, 1.0, 1.0, np.nan],
+            "ess_bulk_min": [900.0, 900, 900, 900, np.nan],
+            "ess_tail_min": [900.0, 900, 150, 900, np.nan],  # 2 chains: low below 200
+        }
+    )
+    rows = []
+    for r in range(4):
+        truth = np.array([-1.0, 0.0, 1.0])
+        est = truth + [-0.5, 0.5, 0.5] if r % 2 else truth  # odd replicates: errors +-0.5
+        for g in range(3):
+            half = 0.25 if r == 0 else 1.0  # replicate 0: 50 % and 90 % intervals miss
+            rows.append(
+                {
+                    **CELL,
+                    "replicate": r,
+                    "group": g + 1,
+                    "is_control": False,
+                    "true_logit": truth[g],
+                    "theta_mean": est[g],
+                    **{f"theta_{q}": est[g] - half for q in ("q25", "q05")},
+                    **{f"theta_{q}": est[g] + half for q in ("q75", "q95")},
+                    "theta_q025": est[g] - 2 * half,
+                    "theta_q975": est[g] + 2 * half,
+                }
+            )
+        control = {**rows[-1], "group": 0, "is_control": True, "theta_mean": 9.0}
+        rows.append(control)  # a far-off control group must not count
+    groups = pd.DataFrame(rows)
+    shrinkage = pd.DataFrame(
+        {
+            **CELL,
+            "replicate": range(5),
+            "shrinkage": [0.3, 0.5, 0.7, 0.5, np.nan],
+            "shrinkage_ratio": [0.2, 0.4, 0.6, 0.4, np.nan],
+            "shrinkage_theory": 0.45,
+        }
+    )
+    return fits, groups, shrinkage
+
+
+def test_measures_on_synthetic_fits_match_hand_computation():
+    fits, groups, shrinkage = synthetic_cell()
+    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
+    tables.to_table(out, tables.MEASURES)  # fits the declared schema
+    got = out
+
+    def row(target, measure, level=np.nan):
+        hit = got[
+            (got["target"] == target)
+            & (got["measure"] == measure)
+            & ((got["level"] == level) | (np.isnan(level) & got["level"].isna()))
+        ]
+        assert len(hit) == 1, (target, measure, level)
+        return hit.iloc[0]
+
+    sd = np.std([0.4, 0.6, 0.5, 0.7], ddof=1)  # 0.129099
+    assert row("tau", "mean")[["value", "mcse", "reference"]].tolist() == pytest.approx(
+        [0.55, sd / 2, 0.5]
+    )
+    assert row("tau", "bias")[["value", "mcse"]].tolist() == pytest.approx([0.05, sd / 2])
+    assert row("tau", "relative_bias")["value"] == pytest.approx(0.1)
+    assert row("tau", "bias")["replicates"] == 4  # the error fit has no estimate
+    # squared errors .01 .01 0 .04: MSE .015
+    assert row("tau", "rmse")["value"] == pytest.approx(np.sqrt(0.015))
+    assert row("tau", "coverage", 0.95)[["value", "mcse"]].tolist() == pytest.approx(
+        [0.75, np.sqrt(0.75 * 0.25 / 4)]
+    )
+    assert row("tau", "coverage", 0.9)["value"] == pytest.approx(0.5)
+    assert row("tau", "coverage", 0.5)["value"] == pytest.approx(0.25)
+    assert row("tau", "width", 0.95)["value"] == pytest.approx(np.mean([0.6, 0.6, 0.4, 0.4]))
+
+    # groups: per-fit MSE 0, 0.25, 0, 0.25 -> MSE 0.125; MAE 0, .5, 0, .5
+    assert row("groups", "rmse")["value"] == pytest.approx(np.sqrt(0.125))
+    mse_mcse = np.std([0, 0.25, 0, 0.25], ddof=1) / 2
+    assert row("groups", "rmse")["mcse"] == pytest.approx(mse_mcse / (2 * np.sqrt(0.125)))
+    assert row("groups", "mae")["value"] == pytest.approx(0.25)
+    # estimates -1.5, 0.5, 1.5 or the truth itself: ranks always agree with the truth
+    assert row("groups", "rank_correlation")["value"] == pytest.approx(1.0)
+    # per-fit coverage at 50 %: replicate 0 (exact estimates, half-width .25) covers all 3;
+    # odd replicates (off by .5, half-width 1) cover all; replicate 2 covers all -> 1.0
+    assert row("groups", "coverage", 0.5)["value"] == pytest.approx(1.0)
+    assert row("groups", "coverage", 0.95)["value"] == pytest.approx(1.0)
+    assert row("groups", "width", 0.95)["value"] == pytest.approx(np.mean([1.0, 4, 4, 4]))
+
+    assert row("shrinkage", "factor")[["value", "reference"]].tolist() == pytest.approx([0.5, 0.45])
+    assert row("shrinkage", "median_ratio")["value"] == pytest.approx(0.4)
+    # diagnostics over all five fits: one each divergent, R-hat, low ESS, error
+    for name in ("divergent", "rhat", "low_ess", "error"):
+        assert row("diagnostics", name)[["value", "replicates"]].tolist() == [0.2, 5], name
+    assert row("diagnostics", "any")["value"] == pytest.approx(0.8)
+    assert row("diagnostics", "any")["mcse"] == pytest.approx(np.sqrt(0.8 * 0.2 / 5))
+
+
+def test_group_coverage_counts_misses():
+    fits, groups, shrinkage = synthetic_cell()
+    groups = groups.assign(true_logit=groups["true_logit"] + 0.75)  # shift the truth
+    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
+    cov = out[(out["target"] == "groups") & (out["measure"] == "coverage")].set_index("level")
+    # replicate 0: every error .75 exceeds the half-widths .25 (50 %) and .5 (95 %)
+    # odd replicates: errors 1.25, .25, .25 against half-widths 1 (50 %) and 2 (95 %)
+    # replicate 2: every error .75 is within 1 and 2
+    assert cov.loc[0.5, "value"] == pytest.approx(np.mean([0, 2 / 3, 1, 2 / 3]))
+    assert cov.loc[0.95, "value"] == pytest.approx(np.mean([0, 1, 1, 1]))
+
+
+def test_baselines_have_no_tau_measures_and_no_theory():
+    fits, groups, shrinkage = synthetic_cell()
+    for frame in (fits, groups, shrinkage):
+        frame["model"], frame["prior"] = "complete", "none"
+    groups["theta_mean"] = 0.0  # complete pooling: every group gets the same estimate
+    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
+    assert "tau" not in set(out["target"])
+    rank = out[out["measure"] == "rank_correlation"].iloc[0]
+    assert np.isnan(rank["value"]) and rank["replicates"] == 0
+    assert out.loc[out["target"] == "shrinkage", "reference"].isna().all()

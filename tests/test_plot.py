@@ -1,0 +1,37 @@
+"""Figure dispatch and the figures of studies without partial pooling (no Stan needed)."""
+
+from __future__ import annotations
+
+import pytest
+from test_measures import synthetic_cell
+
+from shrinksim import measures, plot, tables
+
+
+def _baseline_summary() -> plot.Summary:
+    fits, groups, shrinkage = synthetic_cell()
+    for frame in (fits, groups, shrinkage):
+        frame["model"], frame["prior"] = "none", "none"
+    return plot.Summary(
+        measures=measures.measures(fits, groups, shrinkage, p0=0.4, chains=2),
+        groups=groups,
+        fits=fits,
+        draws=tables.DRAWS.empty_table().to_pandas(),
+        p0=0.4,
+        density_n=35,
+    )
+
+
+def test_partial_pooling_figures_say_so_when_the_grid_has_none(tmp_path):
+    names = ["shrinkage_vs_n", "posterior_densities", "tau_posterior", "rmse_vs_n"]
+    paths = [tmp_path / f"{name}.{fmt}" for name in names for fmt in ("png", "svg")]
+    plot.draw(_baseline_summary(), paths)
+    for path in paths:
+        assert path.stat().st_size > 1000, path
+    svg = (tmp_path / "tau_posterior.svg").read_text()
+    assert "partial" in svg and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unknown_figure_is_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown figure 'shrinkage'"):
+        plot.draw(_baseline_summary(), [tmp_path / "shrinkage.png"])

@@ -1,0 +1,37 @@
+"""Report pages: the configuration, software versions and measures tables."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import yaml
+from test_measures import synthetic_cell
+
+from shrinksim import measures, report
+
+
+def test_config_page_holds_the_config_verbatim(config):
+    page = report.config_page(config)
+    text = html.unescape(re.search(r"<pre>(.*)</pre>", page, re.S).group(1))
+    assert yaml.safe_load(text) == config
+
+
+def test_software_lists_packages_and_engines():
+    versions = report.software(["pystan", "pystan"])
+    assert versions["engines used"] == "pystan" and "CmdStan" not in versions
+    assert versions["shrinksim"] != "not installed" and versions["snakemake"][0].isdigit()
+    assert "CmdStan" in report.software(["cmdstanpy"])
+    assert "<td>engines used</td><td>pystan</td>" in report.software_page(versions)
+
+
+def test_measures_page_shows_value_and_mcse_per_target():
+    fits, groups, shrinkage = synthetic_cell()
+    page = report.measures_page(measures.measures(fits, groups, shrinkage, p0=0.4, chains=2))
+    for heading in report.TARGETS.values():
+        assert f"<h3>{html.escape(heading)}</h3>" in page
+    # tau mean 0.55 with MCSE sd(0.4, 0.6, 0.5, 0.7) / 2 = 0.0645, next to the true tau 0.5
+    assert "<td>0.550 (0.065)</td>" in page and "<th>true tau</th>" in page
+    # shrinkage: the normal approximation 0.45 next to the factor 0.5
+    assert "<th>normal approximation</th>" in page and "<td>0.450</td>" in page
+    assert "<th>coverage 95%</th>" in page
