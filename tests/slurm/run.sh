@@ -3,10 +3,12 @@
 #
 # On a Debian (bookworm) machine, as root, without systemd: installs slurm-wlm and munge if
 # missing, writes a one-node slurm.conf into a temporary directory, starts munged, slurmctld and
-# slurmd by hand (private socket, ports, state and spool directories: nothing under /etc or /run
-# is touched), runs the tiny study (tests/configs/tiny.yaml) through SLURM and locally, checks
-# that every job went through SLURM and that both runs give identical summary tables, and stops
-# the daemons it started on exit, whatever happened.
+# slurmd by hand (private munge socket, ports, state, spool and log directories; the only file
+# outside the temporary directory is a /etc/slurm/slurm.conf link, see below), runs the tiny
+# study (tests/configs/tiny.yaml) locally and through SLURM, checks that every job went through
+# SLURM and that both runs give identical tables, checks that jobs outlive a SIGKILLed snakemake
+# and that scripts/slurm-cancel-stale.sh + resume recovers, and stops the daemons it started on
+# exit, whatever happened.
 #
 # Run it as `make test-slurm` (puts the venv first on PATH). Environment:
 #   CACHE_DIR        compiled PyStan models (default: the repository's .cache, shared with make test)
@@ -54,9 +56,17 @@ PIDS=()
 cleanup() {
 	local rc=$?
 	set +e
+	if [[ -n ${victim:-} ]] && kill -0 "$victim" 2>/dev/null; then
+		kill -TERM "$victim" # the snakemake of the SIGKILL check, if a failure left it running
+		wait "$victim" 2>/dev/null
+	fi
 	if [[ -n ${SLURM_CONF:-} ]] && ((${#PIDS[@]})); then
 		# Jobs left by a failed run would otherwise outlive their cluster's controller.
 		scancel --full --quiet --user=root 2>/dev/null
+		for _ in $(seq 20); do
+			[[ -z $(squeue --noheader --format=%i 2>/dev/null) ]] && break
+			sleep 0.5
+		done
 	fi
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		kill "${PIDS[i]}" 2>/dev/null
@@ -143,7 +153,6 @@ JobCompLoc=$TMP/log/jobcomp.log
 MpiDefault=none
 ReturnToService=2
 MinJobAge=600
-SchedulerParameters=defer_batch
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
 PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -218,11 +227,16 @@ python "$REPO/tests/slurm/compare.py" "$TMP/local/results/summary" "$TMP/slurm/r
 say "results identical to the local run"
 
 # --- SIGKILL: the jobs outlive snakemake; cancel them, unlock, resume ------------------------
-# Refit one prior's partial-pooling fits (2 jobs), killing snakemake while they run. Two
-# threads per fit now, so cpus_per_task is seen to follow threads (and results must not change).
-rm -r results/fits/*/*/*/prior~weak/model~partial results/summary results/figures
+# Refit one prior's partial-pooling fits (2 jobs, asked for as targets), killing snakemake
+# while they run. Two threads per fit now, so cpus_per_task is seen to follow threads (and the
+# numbers must not change).
+fit_dirs=(results/fits/*/*/*/prior~weak/model~partial/batch~0)
+((${#fit_dirs[@]} == 2)) || die "expected 2 fit directories of prior weak, found ${#fit_dirs[@]}"
+targets=()
+for fit_dir in "${fit_dirs[@]}"; do targets+=("$fit_dir/groups.parquet" "$fit_dir/fits.parquet"); done
+rm -r "${fit_dirs[@]}"
 SLURM_ARGS+=(--set-threads fit=2)
-snakemake "${SLURM_ARGS[@]}" >"$TMP/log/snakemake-killed.log" 2>&1 &
+snakemake "${targets[@]}" "${SLURM_ARGS[@]}" >"$TMP/log/snakemake-killed.log" 2>&1 &
 victim=$!
 running=0
 for _ in $(seq 120); do
@@ -234,6 +248,7 @@ done
 ((running > 0)) || die "no job running 120 s after the start: see $TMP/log/snakemake-killed.log"
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null || true
+victim=""
 left=$(squeue --noheader --format=%i | wc -l)
 ((left > 0)) || die "no job left after SIGKILL of snakemake: cannot check the cancel script"
 say "killed snakemake (SIGKILL) with $running jobs running: $left jobs still queued or running"
@@ -242,14 +257,16 @@ say "killed snakemake (SIGKILL) with $running jobs running: $left jobs still que
 left=$(squeue --noheader --states=PENDING,RUNNING,COMPLETING --format=%i | wc -l)
 ((left == 0)) || die "$left jobs left after scripts/slurm-cancel-stale.sh"
 snakemake "${ARGS[@]}" --unlock >"$TMP/log/unlock.log" 2>&1 || die "snakemake --unlock failed"
-snakemake "${SLURM_ARGS[@]}" >"$TMP/log/snakemake-resumed.log" 2>&1 ||
+snakemake "${targets[@]}" "${SLURM_ARGS[@]}" >"$TMP/log/snakemake-resumed.log" 2>&1 ||
 	die "resumed SLURM run failed: see $TMP/log/snakemake-resumed.log"
 mapfile -t resumed < <(submitted_ids "$TMP/log/snakemake-resumed.log")
 say "cancelled the killed run's jobs and resumed: ${#resumed[@]} more SLURM jobs"
 two_cpus=$(grep -c 'JobState=COMPLETED .*Tres=cpu=2,' "$TMP/log/jobcomp.log" || true)
 ((two_cpus >= 2)) || die "expected 2 completed fit jobs with 2 CPUs (--set-threads fit=2), slurmctld saw $two_cpus"
-python "$REPO/tests/slurm/compare.py" "$TMP/local/results/summary" "$TMP/slurm/results/summary" ||
-	die "SLURM results after the resume differ from the local run"
+for fit_dir in "${fit_dirs[@]}"; do
+	python "$REPO/tests/slurm/compare.py" "$TMP/local/$fit_dir" "$fit_dir" ||
+		die "$fit_dir after the resume differs from the local run"
+done
 cd "$REPO"
 
 say "PASS: ${#submitted[@]} SLURM jobs for the tiny study, results identical to the local run," \
