@@ -7,7 +7,7 @@ PYTHON ?= python3
 # (PyStan's compile cache is keyed by the interpreter's path).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run report bench test test-fast lint format clean
+.PHONY: install run report bench test test-fast test-slurm lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install  ## every test, the slow real-fit and end-to-end ones included
 
 test-fast: install  ## unit tests only (no Stan compilation)
 	$(BIN)/python -m pytest -m "not slow"
+
+test-slurm: install  ## the tiny study through SLURM on a throw-away one-node cluster (root, Debian)
+	bash tests/slurm/run.sh
 
 lint: install
 	$(BIN)/snakemake --lint

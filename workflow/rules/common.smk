@@ -58,3 +58,8 @@ def figure(name, category):
         caption=f"../report/{name}.rst",
         category=category,
     )
+
+
+def fit_runtime(batch, minutes_per_fit=2):
+    """Wall-time minutes a fit job asks for: every attempt of every replicate, plus start-up."""
+    return 10 + minutes_per_fit * len(BATCHES[batch]) * config["retry"]["max_attempts"]

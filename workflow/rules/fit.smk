@@ -35,8 +35,11 @@ rule fit:
         "../envs/shrinksim.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        # On SLURM: a CPU per thread (chains run in parallel up to `threads`; raise with
+        # --set-threads fit=4) and minutes for every attempt of every replicate in the batch.
+        cpus_per_task=lambda wc, threads: threads,
+        mem_mb=1500,
+        runtime=lambda wc: fit_runtime(int(wc.batch)),
     params:
         settings=lambda wc: fit_settings(wc.prior),
         cache_dir=config["cache_dir"],

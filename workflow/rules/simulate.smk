@@ -6,7 +6,7 @@ rule simulate:
     conda:
         "../envs/shrinksim.yaml"
     resources:
-        mem_mb=500,
+        mem_mb=1000,  # on SLURM the job's two snakemake processes count too
         runtime=5,
     params:
         settings=json.dumps(
