@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REPO, merged
 
+from conftest import REPO, merged
 from shrinksim import config as study
 from shrinksim.config import ConfigError, DataCell, FitCell, Prior, parse_prior
 

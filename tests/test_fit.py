@@ -43,7 +43,6 @@ def data(config_module):
 @pytest.fixture(scope="module")
 def config_module():
     from conftest import REPO
-
     from shrinksim.config import load_yaml
 
     return load_yaml(REPO / "config.yaml")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import merged
 from scipy.special import logit
 
+from conftest import merged
 from shrinksim import tables
 from shrinksim.config import DataCell
 from shrinksim.simulate import outcomes, simulate, simulate_batch

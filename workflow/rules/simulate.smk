@@ -10,7 +10,8 @@ rule simulate:
         runtime=5,
     params:
         settings=json.dumps(
-            {"seed": config["seed"], "simulation": config["simulation"]}, sort_keys=True
+            {"seed": config["seed"], "simulation": config["simulation"]},
+            sort_keys=True,
         ),
         replicates=lambda wc: ",".join(map(str, BATCHES[int(wc.batch)])),
     shell:
