@@ -18,12 +18,17 @@ from scipy.special import expit, logit
 from shrinksim.config import DataCell, n_sd, seed_sequence
 
 
+def group_sizes(rng: np.random.Generator, mean: float, sd: float, groups: int) -> np.ndarray:
+    """Outcomes per group: n_g = max(1, floor(Normal(mean, sd))), ``groups`` of them."""
+    return np.maximum(1, np.floor(rng.normal(mean, sd, groups))).astype(int)
+
+
 def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.DataFrame:
     """One data set (rows: control group, then treatment groups) for (cell, replicate)."""
     data = config["simulation"]
     rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.path, replicate))
     groups = cell.groups
-    n = np.maximum(1, np.floor(rng.normal(cell.n, n_sd(config, cell.n), groups))).astype(int)
+    n = group_sizes(rng, cell.n, n_sd(config, cell.n), groups)
     if cell.spread_axis == "tau":
         true_logit = logit(data["p0"]) + cell.spread * rng.standard_normal(groups)
         true_p = expit(true_logit)
