@@ -42,7 +42,7 @@ def fitted_shrinkage(compiled, p0: float, cells: list[DataCell]) -> pd.DataFrame
                 data,
                 settings,
                 progress=lambda m: None,
-            )
+            )[:2]  # group summaries and fit rows
             groups.append(g)
             fits.append(f)
     per_fit = shrinkage_per_fit(pd.concat(groups), pd.concat(fits), p0)
