@@ -1,5 +1,6 @@
 # shrinksim: how much will partial pooling shrink my group estimates?
-# Grid -> simulate -> compile once -> fit (batched) -> summarize -> figures and report.
+# Grid -> simulate -> compile once -> fit (batched) -> summarize -> figures and report;
+# with sbc.enabled also simulation-based calibration of the partial-pooling fit.
 
 
 configfile: "config.yaml"
@@ -10,6 +11,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/summarize.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sbc.smk"
 
 
 # Your data (docs/your-data.md): `snakemake --config data=path/to/file.csv`.
@@ -26,3 +28,4 @@ rule all:
         rules.plot.output,
         rules.report_pages.output,
         rules.userdata.input if config.get("data") else [],
+        SBC_OUTPUTS if config["sbc"]["enabled"] else [],

@@ -122,6 +122,54 @@ def cmd_report(args: argparse.Namespace) -> None:
         tables.write_atomic(path, lambda tmp, text=text: Path(tmp).write_text(text, "utf-8"))
 
 
+def cmd_sbc_fit(args: argparse.Namespace) -> None:
+    from shrinksim import sbc
+    from shrinksim.engine import make_engine
+
+    settings = json.loads(args.settings)
+    compiled = json.loads(Path(args.compiled).read_text())
+    with make_engine(
+        compiled["engine"],
+        cache_dir=args.cache_dir,
+        model_dir=Path(args.compiled).parent,
+        threads=args.threads,
+    ) as engine:
+        ranks = sbc.fit_batch(
+            engine,
+            compiled,
+            sbc.SbcCell.from_path(args.cell),
+            settings,
+            args.simulations,
+            progress=_progress,
+        )
+    tables.write_table(ranks, args.out, tables.SBC_RANKS)
+
+
+def cmd_sbc_summarize(args: argparse.Namespace) -> None:
+    from shrinksim import sbc
+
+    ranks = tables.read_tables(args.ranks, tables.SBC_RANKS)
+    tests = sbc.calibration_tests(ranks, args.alpha)
+    tables.write_table(ranks, args.ranks_out, tables.SBC_RANKS)
+    tables.write_table(tests, args.tests_out, tables.SBC_TESTS)
+    for row in tests.itertuples():
+        _progress(
+            f"n={row.n_per_group} prior={row.prior} {row.parameter}: p={row.p_value:.4f} "
+            f"(Holm {row.p_adjusted:.4f}){' REJECTED' if row.rejected else ''}"
+        )
+    _progress(f"{int(tests['rejected'].sum())} of {len(tests)} rank tests reject at {args.alpha}")
+
+
+def cmd_sbc_plot(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    from shrinksim import plot
+
+    ranks = pq.read_table(args.ranks).to_pandas()
+    tests = pq.read_table(args.tests).to_pandas()
+    plot.sbc_ecdf(ranks, tests, args.out)
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``shrinksim`` argument parser."""
     top = argparse.ArgumentParser(prog="shrinksim", description=__doc__)
@@ -195,6 +243,29 @@ def parser() -> argparse.ArgumentParser:
     from shrinksim.cli_userdata import register
 
     register(sub)  # userdata-* stages (your data)
+
+    p = sub.add_parser("sbc-fit", help="simulation-based calibration: one design's batch")
+    p.add_argument("--settings", required=True, help="JSON: seed, priors, n_sd, sbc section")
+    p.add_argument("--cell", required=True, help="SBC design, e.g. n~10/groups~10/prior~weak")
+    p.add_argument("--simulations", required=True, type=lambda s: [int(i) for i in s.split(",")])
+    p.add_argument("--compiled", required=True)
+    p.add_argument("--cache-dir", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sbc_fit)
+
+    p = sub.add_parser("sbc-summarize", help="combine SBC ranks and test their uniformity")
+    p.add_argument("--ranks", nargs="+", required=True)
+    p.add_argument("--alpha", type=float, required=True, help="family-wise level (Holm)")
+    p.add_argument("--ranks-out", required=True)
+    p.add_argument("--tests-out", required=True)
+    p.set_defaults(func=cmd_sbc_summarize)
+
+    p = sub.add_parser("sbc-plot", help="ECDF differences of the SBC ranks with 95 %% bands")
+    p.add_argument("--ranks", required=True)
+    p.add_argument("--tests", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_sbc_plot)
     return top
 
 

@@ -285,6 +285,9 @@ def problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
         parse_prior(config["intercept_prior"], "intercept_prior")
     except ConfigError as err:
         found.append(str(err))
+    from shrinksim.sbc import problems as sbc_problems  # sbc imports this module
+
+    found.extend(sbc_problems(config))
     if not found:
         total = len(fit_cells(config)) * int(config["replicates"])
         if total > LARGE_GRID and not config.get("confirm_large_grid", False):

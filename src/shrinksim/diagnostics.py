@@ -19,7 +19,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy.special import ndtri
 
-__all__ = ["ebfmi", "ess_bulk", "ess_tail", "rhat"]
+__all__ = ["ebfmi", "ess_bulk", "ess_tail", "mcse_mean", "rhat"]
 
 _MIN_DRAWS = 4
 # Autocovariance lags computed directly before falling back to a full FFT; Geyer's
@@ -276,3 +276,16 @@ def ebfmi(energy: np.ndarray) -> np.ndarray:
         num = np.sum(np.diff(e, axis=1) ** 2, axis=1)
         den = np.sum((e - e.mean(axis=1, keepdims=True)) ** 2, axis=1)
         return num / den
+
+
+def mcse_mean(draws: np.ndarray) -> np.ndarray:
+    """Monte Carlo standard error of the posterior mean: sd / sqrt(ESS), with Stan's ESS of
+    the split chains of the draws themselves (not rank-normalised), as posterior's
+    ``mcse_mean``. ``draws`` has shape (chains, iterations, *param_shape)."""
+    x, param_shape = _check_draws(draws)
+    if x.shape[1] < _MIN_DRAWS or x.size == 0:
+        return np.full(param_shape, np.nan)
+    sd = x.reshape(-1, x.shape[2]).std(axis=0, ddof=1)
+    with np.errstate(all="ignore"):
+        ess = _ess(_split_chains(x))
+    return (sd / np.sqrt(ess)).reshape(param_shape)

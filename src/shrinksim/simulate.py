@@ -18,11 +18,16 @@ from scipy.special import expit, logit
 from shrinksim.config import DataCell, n_sd, seed_sequence
 
 
+def group_sizes(rng: np.random.Generator, mean: float, sd: float, groups: int) -> np.ndarray:
+    """Outcomes per group: n_g = max(1, floor(Normal(mean, sd))), ``groups`` of them."""
+    return np.maximum(1, np.floor(rng.normal(mean, sd, groups))).astype(int)
+
+
 def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.DataFrame:
     """One data set (rows: control group, then treatment groups) for (cell, replicate)."""
     data = config["simulation"]
     rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.path, replicate))
-    n = np.maximum(1, np.floor(rng.normal(cell.n, n_sd(config, cell.n), cell.groups))).astype(int)
+    n = group_sizes(rng, cell.n, n_sd(config, cell.n), cell.groups)
     control = data["control"]
     frame = simulate_groups(
         rng, n, cell.spread_axis, cell.spread, data["p0"], control["n"], control["p"]

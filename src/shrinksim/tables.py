@@ -134,6 +134,54 @@ MEASURES = pa.schema(
 Carlo standard error, the value to compare with (``reference``: truth, nominal coverage or
 the normal approximation; NaN if none) and the replicates used. See docs/measures.md."""
 
+SBC_CELL_FIELDS = [
+    pa.field("n_per_group", pa.int32()),
+    pa.field("groups", pa.int32()),
+    pa.field("prior", pa.string()),
+]
+"""The SBC design, on every row of the calibration tables."""
+
+SBC_RANKS = pa.schema(
+    [
+        *SBC_CELL_FIELDS,
+        pa.field("simulation", pa.int32()),
+        pa.field("parameter", pa.string()),
+        pa.field("true_value", pa.float64()),
+        pa.field("rank", pa.int32()),
+        pa.field("thinned_draws", pa.int32()),
+        pa.field("posterior_mean", pa.float64()),
+        pa.field("posterior_sd", pa.float64()),
+        pa.field("status", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("divergences", pa.int32()),
+        pa.field("rhat_max", pa.float64()),
+        pa.field("ess_bulk_min", pa.float64()),
+        pa.field("ess_tail_min", pa.float64()),
+        pa.field("sampling_seconds", pa.float64()),
+    ]
+)
+"""SBC: one row per (simulation, parameter): true value, its rank among the thinned draws
+(0..thinned_draws; null when the sampler failed) and the fit's diagnostics."""
+
+SBC_TESTS = pa.schema(
+    [
+        *SBC_CELL_FIELDS,
+        pa.field("parameter", pa.string()),
+        pa.field("simulations", pa.int32()),
+        pa.field("ranked", pa.int32()),
+        pa.field("errors", pa.int32()),
+        pa.field("divergent", pa.int32()),
+        pa.field("ess_below_thinned", pa.int32()),
+        pa.field("thinned_draws", pa.int32()),
+        pa.field("statistic", pa.float64()),
+        pa.field("p_value", pa.float64()),
+        pa.field("p_adjusted", pa.float64()),
+        pa.field("rejected", pa.bool_()),
+    ]
+)
+"""SBC: ECDF uniformity test of the ranks per (n, prior, parameter); p-values Holm-adjusted
+over every row."""
+
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Convert with exactly ``schema``'s columns, order and types (missing column: error)."""
