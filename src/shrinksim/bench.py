@@ -397,6 +397,7 @@ def part_memory(work: Path, cache_dir: Path) -> None:
     cmd += ["--data", str(work / "forum.parquet"), "--compiled", str(compiled)]
     cmd += ["--cache-dir", str(cache_dir), "--threads", "1"]
     cmd += ["--groups-out", str(out / "groups.parquet"), "--fits-out", str(out / "fits.parquet")]
+    cmd += ["--draws-out", str(out / "draws.parquet")]
     wrapper = (
         "import resource, subprocess, sys; "
         "code = subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode; "
