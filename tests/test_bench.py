@@ -33,3 +33,11 @@ def test_tree_bytes_counts_files_under_paths(tmp_path):
     (tmp_path / "a/b/x").write_bytes(b"12345")
     (tmp_path / "a/y").write_bytes(b"123")
     assert bench.tree_bytes([tmp_path / "a", tmp_path / "missing"]) == 8
+
+
+def test_memory_job_is_a_valid_fit_command(tmp_path):
+    from shrinksim.cli import parser
+
+    cmd = bench.fit_command({"seed": 1}, tmp_path / "d", tmp_path / "c", tmp_path, tmp_path)
+    args = parser().parse_args(cmd[3:])  # after "python -m shrinksim"
+    assert args.command == "fit" and args.draws_out.endswith("draws.parquet")

@@ -381,6 +381,18 @@ def part_workflow(grid: str, cores: int, work: Path, cache_dir: Path) -> None:
     )
 
 
+def fit_command(
+    settings: Mapping[str, Any], data: Path, compiled: Path, cache_dir: Path, out: Path
+) -> list[str]:
+    """The ``python -m shrinksim fit`` job of part 6 (forum data, partial pooling)."""
+    cmd = [sys.executable, "-m", "shrinksim", "fit", "--settings", json.dumps(settings)]
+    cmd += ["--cell", "n~35/groups~100/p_sd~0.05/prior~brms_default/model~partial"]
+    cmd += ["--data", str(data), "--compiled", str(compiled)]
+    cmd += ["--cache-dir", str(cache_dir), "--threads", "1"]
+    cmd += ["--groups-out", str(out / "groups.parquet"), "--fits-out", str(out / "fits.parquet")]
+    return cmd + ["--draws-out", str(out / "draws.parquet")]
+
+
 def part_memory(work: Path, cache_dir: Path) -> None:
     """Part 6: peak RSS of a real fitting job (CLI) on the forum data, all its replicates."""
     from shrinksim.engine import resolve_engine
@@ -392,12 +404,7 @@ def part_memory(work: Path, cache_dir: Path) -> None:
         "tau_prior": config["priors"]["brms_default"]
     }
     out = work / "memory"
-    cmd = [sys.executable, "-m", "shrinksim", "fit", "--settings", json.dumps(settings)]
-    cmd += ["--cell", "n~35/groups~100/p_sd~0.05/prior~brms_default/model~partial"]
-    cmd += ["--data", str(work / "forum.parquet"), "--compiled", str(compiled)]
-    cmd += ["--cache-dir", str(cache_dir), "--threads", "1"]
-    cmd += ["--groups-out", str(out / "groups.parquet"), "--fits-out", str(out / "fits.parquet")]
-    cmd += ["--draws-out", str(out / "draws.parquet")]
+    cmd = fit_command(settings, work / "forum.parquet", compiled, cache_dir, out)
     wrapper = (
         "import resource, subprocess, sys; "
         "code = subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode; "
