@@ -37,19 +37,30 @@ def theory_shrinkage(n: float | np.ndarray, tau: float | np.ndarray, p0: float) 
     return sigma2 / (sigma2 + np.asarray(tau, dtype=float) ** 2)
 
 
+def pooled_logit(fit: pd.DataFrame, mu_mean: float) -> float:
+    """The value shrinkage pulls towards: ``mu_mean`` if the model has mu, else the pooled
+    empirical log-odds of all of the fit's groups."""
+    if not np.isnan(mu_mean):
+        return float(mu_mean)
+    y, n = fit["y"].sum(), fit["n"].sum()
+    return float(np.log((y + 0.5) / (n - y + 0.5)))
+
+
+def shrinkage_ratios(observed: np.ndarray, estimate: np.ndarray, pooled: float) -> np.ndarray:
+    """Per group (observed - estimate) / (observed - pooled); NaN where observed = pooled."""
+    gap = np.asarray(observed, dtype=float) - pooled
+    keep = np.abs(gap) > 1e-6
+    return np.divide(observed - estimate, gap, out=np.full(gap.shape, np.nan), where=keep)
+
+
 def fit_shrinkage(fit: pd.DataFrame) -> pd.Series:
     """``shrinkage`` and ``shrinkage_ratio`` of one fit's group rows (with ``mu_mean``)."""
     treat = fit[~fit["is_control"]]
     x, est = treat["obs_logit"].to_numpy(), treat["theta_mean"].to_numpy()
     slope = np.polyfit(x, est, 1)[0] if np.ptp(x) > 0 else np.nan
-    if not np.isnan(fit["mu_mean"].iloc[0]):
-        pooled = fit["mu_mean"].iloc[0]
-    else:
-        y, n = fit["y"].sum(), fit["n"].sum()
-        pooled = np.log((y + 0.5) / (n - y + 0.5))
-    gap = x - pooled
-    keep = np.abs(gap) > 1e-6
-    ratio = np.median((x[keep] - est[keep]) / gap[keep]) if keep.any() else np.nan
+    ratios = shrinkage_ratios(x, est, pooled_logit(fit, fit["mu_mean"].iloc[0]))
+    ratios = ratios[~np.isnan(ratios)]
+    ratio = np.median(ratios) if ratios.size else np.nan
     return pd.Series({"shrinkage": 1.0 - slope, "shrinkage_ratio": ratio})
 
 

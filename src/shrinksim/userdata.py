@@ -566,7 +566,12 @@ def fit_user_data(
     """
     from shrinksim.config import DataCell, FitCell
     from shrinksim.fit import fit_replicate
-    from shrinksim.summarize import fit_shrinkage
+    from shrinksim.summarize import (
+        fit_shrinkage,
+        pooled_logit,
+        shrinkage_ratios,
+        theory_shrinkage,
+    )
 
     treated = treatment_sizes(data)
     cell = FitCell(
@@ -597,18 +602,13 @@ def fit_user_data(
     mu_mean = row.get("mu_mean", float("nan"))
     measured = fit_shrinkage(summary.assign(mu_mean=mu_mean))
     row |= measured.to_dict()
-    if np.isnan(mu_mean):
-        pooled = np.log((data["y"].sum() + 0.5) / (data["n"].sum() - data["y"].sum() + 0.5))
-    else:
-        pooled = mu_mean
-    gap = summary["obs_logit"] - pooled
-    summary["shrink_ratio"] = np.where(
-        np.abs(gap) > 1e-6, (summary["obs_logit"] - summary["theta_mean"]) / gap, np.nan
+    pooled = pooled_logit(summary, mu_mean)
+    summary["shrink_ratio"] = shrinkage_ratios(
+        summary["obs_logit"].to_numpy(), summary["theta_mean"].to_numpy(), pooled
     )
     if model == "partial":
-        p = float(expit(row["mu_median"]))
-        s2 = 1.0 / (summary["n"].to_numpy(float) * p * (1 - p))
-        summary["shrinkage_normal"] = s2 / (s2 + row["tau_median"] ** 2)
+        p0 = float(expit(row["mu_median"]))
+        summary["shrinkage_normal"] = theory_shrinkage(summary["n"], row["tau_median"], p0)
     else:
         summary["shrinkage_normal"] = np.nan
     summary = summary.assign(prior=prior, model=model)
