@@ -40,4 +40,5 @@ def test_memory_job_is_a_valid_fit_command(tmp_path):
 
     cmd = bench.fit_command({"seed": 1}, tmp_path / "d", tmp_path / "c", tmp_path, tmp_path)
     args = parser().parse_args(cmd[3:])  # after "python -m shrinksim"
-    assert args.command == "fit" and args.draws_out.endswith("draws.parquet")
+    assert args.command == "fit" and args.draws_out[0].endswith("draws.parquet")
+    assert len(args.cells) == len(args.groups_out) == len(args.fits_out) == 1

@@ -243,3 +243,34 @@ def test_divergent_fit_is_retried_then_recorded(compile_program, config_module):
     row = kept.iloc[0]
     assert row["status"] == "divergent" and row["attempts"] == 2 and row["divergences"] > 0
     assert "divergent transitions after 2 attempts" in row["message"]
+
+
+def test_pystan_compile_reuses_a_loadable_build_and_replaces_a_broken_one(
+    compile_program, tmp_path, monkeypatch
+):
+    """A cached build is reused without starting PyStan; a truncated module is removed."""
+    import shutil
+    from pathlib import Path
+
+    from shrinksim.engine import PyStanEngine
+
+    compiled = compile_program("complete_pooling")
+    cached = Path(compiled["model_dir"])
+    # A private cache holding a copy of the build, under the same model name.
+    cache = tmp_path / "cache"
+    copy = cache / cached.relative_to(cached.parents[3])
+    shutil.copytree(cached, copy)
+    built = []
+    monkeypatch.setattr(PyStanEngine, "_build", lambda *args: built.append(args))
+    engine = PyStanEngine(cache)
+    again = engine.compile(compiled["code"], "complete_pooling", {})
+    assert again == compiled | {"model_dir": str(copy)}
+    assert not built
+
+    module = next(p for p in copy.iterdir() if p.suffix == ".so")
+    head = module.read_bytes()[:4096]
+    module.unlink()  # a new file: the loaded one stays mapped in this process
+    module.write_bytes(head)  # a build cut short mid-link: loading it crashes with SIGBUS
+    engine.compile(compiled["code"], "complete_pooling", {})
+    assert len(built) == 1
+    assert not copy.exists()  # removed, so that httpstan builds it afresh

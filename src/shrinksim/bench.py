@@ -386,7 +386,7 @@ def fit_command(
 ) -> list[str]:
     """The ``python -m shrinksim fit`` job of part 6 (forum data, partial pooling)."""
     cmd = [sys.executable, "-m", "shrinksim", "fit", "--settings", json.dumps(settings)]
-    cmd += ["--cell", "n~35/groups~100/p_sd~0.05/prior~brms_default/model~partial"]
+    cmd += ["--cells", "n~35/groups~100/p_sd~0.05/prior~brms_default/model~partial"]
     cmd += ["--data", str(data), "--compiled", str(compiled)]
     cmd += ["--cache-dir", str(cache_dir), "--threads", "1"]
     cmd += ["--groups-out", str(out / "groups.parquet"), "--fits-out", str(out / "fits.parquet")]
@@ -401,7 +401,7 @@ def part_memory(work: Path, cache_dir: Path) -> None:
     engine = resolve_engine("auto")
     compiled = work / "study/results/models" / engine / "partial_pooling.json"
     settings = {key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")} | {
-        "tau_prior": config["priors"]["brms_default"]
+        "priors": {"brms_default": config["priors"]["brms_default"]}
     }
     out = work / "memory"
     cmd = fit_command(settings, work / "forum.parquet", compiled, cache_dir, out)

@@ -45,24 +45,39 @@ def cmd_compile(args: argparse.Namespace) -> None:
 def cmd_fit(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
-    from shrinksim.config import FitCell
+    from shrinksim.config import STAN_PROGRAMS, FitCell
     from shrinksim.engine import make_engine
     from shrinksim.fit import fit_batch
 
+    lengths = [len(args.cells), len(args.groups_out), len(args.fits_out), len(args.draws_out)]
+    if len(set(lengths)) != 1:
+        sys.exit(
+            f"fit: --cells, --groups-out, --fits-out and --draws-out need one entry per cell; "
+            f"got {', '.join(map(str, lengths))}"
+        )
     settings = json.loads(args.settings)
-    compiled = json.loads(Path(args.compiled).read_text())
+    compiled = [json.loads(Path(path).read_text()) for path in args.compiled]
+    models = {c["program"]: c for c in compiled}
     data = pq.read_table(args.data, schema=tables.DATA).to_pandas()
-    cell = FitCell.from_path(args.cell)
+    outputs = zip(args.cells, args.groups_out, args.fits_out, args.draws_out, strict=True)
     with make_engine(
-        compiled["engine"],
+        compiled[0]["engine"],
         cache_dir=args.cache_dir,
-        model_dir=Path(args.compiled).parent,
+        model_dir=Path(args.compiled[0]).parent,
         threads=args.threads,
     ) as engine:
-        done = fit_batch(engine, compiled, cell, data, settings, progress=_progress)
-    tables.write_table(done.groups, args.groups_out, tables.GROUPS)
-    tables.write_table(done.fits, args.fits_out, tables.FITS)
-    tables.write_table(done.draws, args.draws_out, tables.DRAWS)
+        for i, (path, groups_out, fits_out, draws_out) in enumerate(outputs, start=1):
+            cell = FitCell.from_path(path)
+            _progress(f"fit cell {i}/{len(args.cells)}: {cell.path}")
+            cell_settings = dict(settings)
+            if cell.model == "partial":
+                cell_settings["tau_prior"] = settings["priors"][cell.prior]
+            done = fit_batch(
+                engine, models[STAN_PROGRAMS[cell.model]], cell, data, cell_settings, _progress
+            )
+            tables.write_table(done.groups, groups_out, tables.GROUPS)
+            tables.write_table(done.fits, fits_out, tables.FITS)
+            tables.write_table(done.draws, draws_out, tables.DRAWS)
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
@@ -105,7 +120,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         p0=args.p0,
         density_n=args.density_n,
     )
-    plot.draw(summary, args.out)
+    plot.draw(summary, args.out, workers=args.threads)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -189,16 +204,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON describing the compiled model")
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser("fit", help="fit one fit cell's batch of replicates")
-    p.add_argument("--settings", required=True, help="JSON: seed, sampler, retry, priors")
-    p.add_argument("--cell", required=True, help="fit cell path, e.g. .../prior~weak/model~partial")
+    p = sub.add_parser(
+        "fit", help="fit a data cell's batch of replicates with several fits (prior, model)"
+    )
+    p.add_argument(
+        "--settings", required=True, help="JSON: seed, sampler, retry, intercept_prior, priors"
+    )
+    p.add_argument(
+        "--cells",
+        nargs="+",
+        required=True,
+        help="fit cell paths, e.g. .../prior~weak/model~partial",
+    )
     p.add_argument("--data", required=True)
-    p.add_argument("--compiled", required=True)
+    p.add_argument("--compiled", nargs="+", required=True, help="compiled-model JSON per program")
     p.add_argument("--cache-dir", required=True)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--groups-out", required=True)
-    p.add_argument("--fits-out", required=True)
-    p.add_argument("--draws-out", required=True, help="thinned draws (partial pooling)")
+    p.add_argument("--groups-out", nargs="+", required=True, help="one per cell, in --cells order")
+    p.add_argument("--fits-out", nargs="+", required=True, help="one per cell")
+    p.add_argument("--draws-out", nargs="+", required=True, help="one per cell (thinned draws)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("summarize", help="combine fits and measure shrinkage")
@@ -229,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", nargs="+", required=True, help="figure files: the stem names the figure"
     )
+    p.add_argument("--threads", type=int, default=1, help="figures drawn in parallel")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("report", help="report pages: configuration, software, measures")

@@ -149,14 +149,19 @@ def data_cells(config: Mapping[str, Any]) -> list[DataCell]:
     ]
 
 
+def model_fits(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (prior, model) fits of every data cell: partial pooling once per prior, the
+    baselines once (prior ``none``)."""
+    fits = []
+    for model in config["grid"]["model"]:
+        priors = config["grid"]["prior"] if model == "partial" else [NO_PRIOR]
+        fits.extend((prior, model) for prior in priors)
+    return fits
+
+
 def fit_cells(config: Mapping[str, Any]) -> list[FitCell]:
-    """Every fit cell: partial pooling once per prior; the baselines once (prior ``none``)."""
-    cells = []
-    for data in data_cells(config):
-        for model in config["grid"]["model"]:
-            priors = config["grid"]["prior"] if model == "partial" else [NO_PRIOR]
-            cells.extend(FitCell(data, prior, model) for prior in priors)
-    return cells
+    """Every fit cell: each data cell with each of :func:`model_fits`."""
+    return [FitCell(data, *fit) for data in data_cells(config) for fit in model_fits(config)]
 
 
 def batches(config: Mapping[str, Any]) -> list[list[int]]:

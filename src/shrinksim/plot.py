@@ -7,6 +7,8 @@ asked for (PNG, SVG).
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import matplotlib.patches
 import matplotlib.ticker
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "shrinksim"  # same figure -> same SVG bytes
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -95,9 +98,12 @@ def save(fig: plt.Figure, *paths: str | Path) -> None:
     """Save a figure atomically to each path, in the format its suffix names; then close it."""
     for path in paths:
         fmt = Path(path).suffix.lstrip(".")
-        write_atomic(
-            path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
-        )
+        undated = {"Date": None} if fmt in ("svg", "pdf") else None
+
+        def write(tmp: str, fmt: str = fmt, metadata: dict | None = undated) -> None:
+            fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight", metadata=metadata)
+
+        write_atomic(path, write)
     plt.close(fig)
 
 
@@ -420,15 +426,27 @@ FIGURES: dict[str, Callable[[Summary], plt.Figure]] = {
 """Figure name (file stem) -> drawing function."""
 
 
-def draw(summary: Summary, paths: Iterable[str | Path]) -> None:
-    """Draw every figure named by the stems of ``paths``, once per name, saved to each path."""
+def draw(summary: Summary, paths: Iterable[str | Path], workers: int = 1) -> None:
+    """Draw every figure named by the stems of ``paths``, once per name, saved to each path;
+    with ``workers`` > 1 in that many forked processes (the figures are independent)."""
     by_name: dict[str, list[Path]] = {}
     for path in map(Path, paths):
         if path.stem not in FIGURES:
             raise ValueError(f"{path}: unknown figure {path.stem!r}; known: {sorted(FIGURES)}")
         by_name.setdefault(path.stem, []).append(path)
-    for name, targets in by_name.items():
-        save(FIGURES[name](summary), *targets)
+    if workers <= 1 or len(by_name) <= 1:
+        for name, targets in by_name.items():
+            _draw_one(summary, name, targets)
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        jobs = [pool.submit(_draw_one, summary, *item) for item in by_name.items()]
+        for job in jobs:
+            job.result()
+
+
+def _draw_one(summary: Summary, name: str, targets: list[Path]) -> None:
+    save(FIGURES[name](summary), *targets)
 
 
 def sbc_ecdf(ranks: pd.DataFrame, tests: pd.DataFrame, path: str | Path) -> None:

@@ -227,8 +227,8 @@ python "$REPO/tests/slurm/compare.py" "$TMP/local/results/summary" "$TMP/slurm/r
 say "results identical to the local run"
 
 # --- SIGKILL: the jobs outlive snakemake; cancel them, unlock, resume ------------------------
-# Refit one prior's partial-pooling fits (2 jobs, asked for as targets), killing snakemake
-# while they run. Two threads per fit now, so cpus_per_task is seen to follow threads (and the
+# Refit one prior's partial-pooling fits (asked for as targets: the 2 fit jobs of their data
+# cells, which refit every model of the cell), killing snakemake while they run. Two threads per fit now, so cpus_per_task is seen to follow threads (and the
 # numbers must not change).
 fit_dirs=(results/fits/*/*/*/prior~weak/model~partial/batch~0)
 ((${#fit_dirs[@]} == 2)) || die "expected 2 fit directories of prior weak, found ${#fit_dirs[@]}"

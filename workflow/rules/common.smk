@@ -21,6 +21,7 @@ validate(config, "../schemas/config.schema.yaml")
 
 ENGINE = resolve_engine(config["engine"])
 FIT_CELLS = study.fit_cells(config)
+MODEL_FITS = study.model_fits(config)
 BATCHES = study.batches(config)
 
 
@@ -39,6 +40,25 @@ def fit_outputs(kind):
         for cell in FIT_CELLS
         for batch in range(len(BATCHES))
     ]
+
+
+def fit_job_outputs(kind):
+    """A fit job's `kind` tables: one per (prior, model) of its data cell and batch."""
+    return [
+        f"results/fits/{{datacell}}/prior~{prior}/model~{model}/batch~{{batch}}/{kind}.parquet"
+        for prior, model in MODEL_FITS
+    ]
+
+
+def fit_job_settings():
+    """What a fit job's numbers depend on, besides its data: every prior of the grid."""
+    settings = {
+        key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")
+    }
+    settings["priors"] = {
+        prior: config["priors"][prior] for prior in config["grid"]["prior"]
+    }
+    return json.dumps(settings, sort_keys=True)
 
 
 def fit_settings(prior):
@@ -61,5 +81,7 @@ def figure(name, category):
 
 
 def fit_runtime(batch, minutes_per_fit=2):
-    """Wall-time minutes a fit job asks for: every attempt of every replicate, plus start-up."""
-    return 10 + minutes_per_fit * len(BATCHES[batch]) * config["retry"]["max_attempts"]
+    """Wall-time minutes a fit job asks for: every attempt of every replicate of each of its
+    fits, plus start-up."""
+    fits = len(MODEL_FITS) * len(BATCHES[batch])
+    return 10 + minutes_per_fit * fits * config["retry"]["max_attempts"]

@@ -19,33 +19,40 @@ rule compile_model:
         " --cache-dir {params.cache_dir} --out {output} 2> {log}"
 
 
+# One job per data cell and batch of replicates fits every (prior, model) of the grid, so
+# process start-up and imports are paid once for all of them.
 rule fit:
     input:
         data="results/data/{datacell}/batch~{batch}.parquet",
-        compiled=lambda wc: f"results/models/{ENGINE}/{study.STAN_PROGRAMS[wc.model]}.json",
+        compiled=sorted(
+            {
+                f"results/models/{ENGINE}/{study.STAN_PROGRAMS[model]}.json"
+                for model in config["grid"]["model"]
+            }
+        ),
     output:
-        groups="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/groups.parquet",
-        fits="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/fits.parquet",
-        draws="results/fits/{datacell}/prior~{prior}/model~{model}/batch~{batch}/draws.parquet",
+        groups=fit_job_outputs("groups"),
+        fits=fit_job_outputs("fits"),
+        draws=fit_job_outputs("draws"),
     log:
-        "results/logs/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.log",
+        "results/logs/fit/{datacell}/batch~{batch}.log",
     benchmark:
-        "results/benchmarks/fit/{datacell}/prior~{prior}/model~{model}/batch~{batch}.tsv"
+        "results/benchmarks/fit/{datacell}/batch~{batch}.tsv"
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
     resources:
         # On SLURM: a CPU per thread (chains run in parallel up to `threads`; raise with
-        # --set-threads fit=4) and minutes for every attempt of every replicate in the batch.
+        # --set-threads fit=4) and minutes for every attempt of every fit in the job.
         cpus_per_task=lambda wc, threads: threads,
         mem_mb=1500,
         runtime=lambda wc: fit_runtime(int(wc.batch)),
     params:
-        settings=lambda wc: fit_settings(wc.prior),
+        settings=fit_job_settings(),
+        cells=lambda wc: [f"{wc.datacell}/prior~{p}/model~{m}" for p, m in MODEL_FITS],
         cache_dir=config["cache_dir"],
     shell:
-        "python -m shrinksim fit --settings {params.settings:q}"
-        " --cell {wildcards.datacell}/prior~{wildcards.prior}/model~{wildcards.model}"
+        "python -m shrinksim fit --settings {params.settings:q} --cells {params.cells}"
         " --data {input.data} --compiled {input.compiled} --cache-dir {params.cache_dir}"
         " --threads {threads} --groups-out {output.groups} --fits-out {output.fits}"
         " --draws-out {output.draws} 2> {log}"

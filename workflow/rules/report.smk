@@ -23,7 +23,9 @@ rule plot:
         "results/logs/plot.log",
     conda:
         "../envs/shrinksim.yaml"
+    threads: 2  # figures are drawn in parallel
     resources:
+        cpus_per_task=lambda wc, threads: threads,
         mem_mb=2000,
         runtime=10,
     params:
@@ -32,7 +34,7 @@ rule plot:
     shell:
         "python -m shrinksim plot --measures {input.measures} --groups {input.groups}"
         " --fits {input.fits} --draws {input.draws} --p0 {params.p0}"
-        " --density-n {params.density_n} --out {output} 2> {log}"
+        " --density-n {params.density_n} --threads {threads} --out {output} 2> {log}"
 
 
 rule report_pages:
