@@ -188,8 +188,11 @@ _CHAIN_ARGS_SET_HERE = ("data", "init", "random_seed", "chain")
 _LOGGER_PROGRESS = ("info:Iteration:", "info: Elapsed Time:", "info:" + " " * 15)
 _MODULES: dict[str, ModuleType] = {}
 _POLL_SECONDS = 0.002
-"""Reader's sleep between passes: a chain sends at most ~15 MB/s, so the socket buffer
-(~200 KB) never fills in that time."""
+"""Reader's sleep after a pass that read little: a 100-group chain sends ~12 MB/s, ~25 KB
+per sleep, well within the sender's socket buffer (~200 KB on Linux)."""
+_BUSY_BYTES = 1 << 16
+"""A pass that read this much is followed by another one at once: a large model's stream
+would otherwise fill the socket buffer during the sleep and stall the sampler."""
 
 
 def _services_module(model_dir: str) -> ModuleType:
@@ -218,9 +221,10 @@ def _services_module(model_dir: str) -> ModuleType:
 def _receive(server: socket.socket, done: threading.Event, streams: list[bytes]) -> None:
     """Read every connection to ``server`` (Stan's logger and three writers) to EOF.
 
-    Polls every :data:`_POLL_SECONDS` instead of blocking in ``select()``: a reader blocked
-    on the socket is woken by each of the thousands of messages a chain sends per second,
-    and those wake-ups cost the sampler about 10 % of its time. Runs until ``done`` is set
+    Polls, sleeping :data:`_POLL_SECONDS` after a pass that read less than
+    :data:`_BUSY_BYTES`, instead of blocking in ``select()``: a reader blocked on the
+    socket is woken by each of the thousands of messages a chain sends per second, and those
+    wake-ups cost the sampler about 10 % of its time. Runs until ``done`` is set
     (the services call has returned, so every connection it made is pending or open) and
     every connection is read to EOF. Diagnostic messages (unconstrained draws, momenta and
     gradients of every iteration, 3x the size of the draws) are dropped; the other streams
@@ -235,29 +239,34 @@ def _receive(server: socket.socket, done: threading.Event, streams: list[bytes])
                 conn, _ = server.accept()
                 conn.setblocking(False)
                 buffers[conn] = []
-        for conn in list(buffers):
-            _drain(conn, buffers, streams)
+        read = sum(_drain(conn, buffers, streams) for conn in list(buffers))
         if finished and not buffers:
             return
-        time.sleep(_POLL_SECONDS)
+        if read < _BUSY_BYTES:
+            time.sleep(_POLL_SECONDS)
 
 
 def _drain(
     conn: socket.socket, buffers: dict[socket.socket, list[bytes] | None], streams: list[bytes]
-) -> None:
-    """Read what ``conn`` holds; at EOF close it and move its bytes to ``streams``."""
+) -> int:
+    """Read what ``conn`` holds; at EOF close it and move its bytes to ``streams``.
+
+    Returns the number of bytes read.
+    """
     kept = buffers[conn]
+    read = 0
     while True:
         try:
             chunk = conn.recv(1 << 20)
         except BlockingIOError:
-            return
+            return read
+        read += len(chunk)
         if not chunk:
             conn.close()
             del buffers[conn]
             if kept:
                 streams.append(b"".join(kept))
-            return
+            return read
         if kept == [] and chunk.startswith(b'{"version":1,"topic":"diagnostic"'):
             buffers[conn] = kept = None
         elif kept is not None:
