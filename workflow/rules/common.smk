@@ -51,10 +51,8 @@ def fit_job_outputs(kind):
 
 
 def fit_job_settings():
-    """What a fit job's numbers depend on, besides its data: every prior of the grid."""
-    settings = {
-        key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")
-    }
+    """What a study fit job's numbers depend on, besides its data: every prior of the grid."""
+    settings = sampling_settings()
     settings["priors"] = {
         prior: config["priors"][prior] for prior in config["grid"]["prior"]
     }
@@ -62,13 +60,16 @@ def fit_job_settings():
 
 
 def fit_settings(prior):
-    """What a fit job's numbers depend on, besides its data (a change reruns it)."""
-    settings = {
-        key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")
-    }
+    """What a one-prior fit job's numbers depend on, besides its data (a change reruns it)."""
+    settings = sampling_settings()
     if prior != study.NO_PRIOR:
         settings["tau_prior"] = config["priors"][prior]
     return json.dumps(settings, sort_keys=True)
+
+
+def sampling_settings():
+    """The settings every fit depends on: seed, sampler, retries, prior on mu."""
+    return {key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")}
 
 
 def figure(name, category):
