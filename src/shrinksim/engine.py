@@ -195,6 +195,11 @@ _BUSY_BYTES = 1 << 16
 would otherwise fill the socket buffer during the sleep and stall the sampler."""
 
 
+def _module_files(model_dir: str | Path) -> list[Path]:
+    """Python extension modules in ``model_dir`` (httpstan builds one per model)."""
+    return [p for p in Path(model_dir).glob("*") if p.name.endswith(tuple(EXTENSION_SUFFIXES))]
+
+
 def _services_module(model_dir: str) -> ModuleType:
     """httpstan's compiled ``stan_services`` extension module of one model, loaded once.
 
@@ -202,7 +207,7 @@ def _services_module(model_dir: str) -> ModuleType:
     ``model_dir`` instead of httpstan's per-user cache.
     """
     if model_dir not in _MODULES:
-        paths = [p for p in Path(model_dir).glob("*") if p.name.endswith(tuple(EXTENSION_SUFFIXES))]
+        paths = _module_files(model_dir)
         if not paths:
             raise EngineError(
                 f"compiled model missing in {model_dir} (cache_dir deleted?). "
@@ -395,10 +400,7 @@ class PyStanEngine(Engine):
         which can crash the process that loads it: it is loaded in a child process and,
         if that fails, removed so that httpstan builds it afresh.
         """
-        module = [
-            p for p in Path(model_dir).glob("*") if p.name.endswith(tuple(EXTENSION_SUFFIXES))
-        ]
-        if not module:
+        if not _module_files(model_dir):
             return False
         check = (
             f"from shrinksim.engine import _services_module; _services_module({str(model_dir)!r})"

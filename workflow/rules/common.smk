@@ -50,6 +50,12 @@ def fit_job_outputs(kind):
     ]
 
 
+def fit_job_cells(datacell):
+    """The fit cells (paths) of a fit job, in the order of `fit_job_outputs`."""
+    data = study.DataCell.from_path(datacell)
+    return [study.FitCell(data, prior, model).path for prior, model in MODEL_FITS]
+
+
 def fit_job_settings():
     """What a study fit job's numbers depend on, besides its data: every prior of the grid."""
     settings = sampling_settings()

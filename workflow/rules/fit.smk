@@ -49,7 +49,7 @@ rule fit:
         runtime=lambda wc: fit_runtime(int(wc.batch)),
     params:
         settings=fit_job_settings(),
-        cells=lambda wc: [f"{wc.datacell}/prior~{p}/model~{m}" for p, m in MODEL_FITS],
+        cells=lambda wc: fit_job_cells(wc.datacell),
         cache_dir=config["cache_dir"],
     shell:
         "python -m shrinksim fit --settings {params.settings:q} --cells {params.cells}"
