@@ -23,9 +23,4 @@ if config.get("data"):
 rule all:
     default_target: True
     input:
-        rules.summarize.output,
-        rules.measures.output,
-        rules.plot.output,
-        rules.report_pages.output,
-        rules.userdata.input if config.get("data") else [],
-        SBC_OUTPUTS if config["sbc"]["enabled"] else [],
+        all_outputs(),

@@ -3,7 +3,7 @@
 60 treatment groups with n_g = max(1, floor(Normal(35, 5))) outcomes and true probabilities
 p_g ~ Normal(0.4, 0.05) (the forum's generator, ``probability_normal``), plus a control group
 of 1,500 outcomes at p = 0.4; one row per group (group, n, successes, is_control). Uses the
-study's own generator (shrinksim.simulate.simulate_groups) with a fixed seed, so rerunning
+study's own generator (shrinksim.study.simulate.simulate_groups) with a fixed seed, so rerunning
 this script rewrites the identical file:
 
     PYTHONPATH=src python examples/make_forum_like.py
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shrinksim.simulate import simulate_groups
+from shrinksim.study.simulate import simulate_groups
 
 SEED = 20261126
 GROUPS, N, N_SD = 60, 35, 5

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shrinksim.config import load_yaml
+from shrinksim.settings import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"  # compiled PyStan models, shared with `make run`
@@ -26,14 +26,14 @@ def config() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def compile_program(tmp_path_factory):
-    """compile_program(program, engine="pystan") -> compiled-model dict, compiled once."""
-    from shrinksim.engine import make_engine, program_source
-    from shrinksim.fit import example_data
+    """compile_program(program, engine="pystan") -> CompiledModel, compiled once."""
+    from shrinksim.engines import CompiledModel, make_engine, program_source
+    from shrinksim.fitting import example_data
 
-    done: dict[tuple[str, str], dict[str, str]] = {}
+    done: dict[tuple[str, str], CompiledModel] = {}
     model_dir = tmp_path_factory.mktemp("models")
 
-    def compile_(program: str, engine: str = "pystan") -> dict[str, str]:
+    def compile_(program: str, engine: str = "pystan") -> CompiledModel:
         if (program, engine) not in done:
             with make_engine(engine, cache_dir=CACHE, model_dir=model_dir) as eng:
                 code = program_source(REPO / "stan" / f"{program}.stan")

@@ -1,4 +1,5 @@
-"""Configuration: presets are valid, the grid expands as documented, bad input is named."""
+"""Configuration and design: presets are valid, the grid expands as documented, seeds and
+seed keys are stable, bad input is named."""
 
 from __future__ import annotations
 
@@ -6,71 +7,92 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from shrinksim import config as study
-from shrinksim.config import ConfigError, DataCell, FitCell, Prior, merged, parse_prior
+from shrinksim import design, settings
+from shrinksim.design import DataCell, FitCell
+from shrinksim.settings import ConfigError, did_you_mean, merged
 
 
 def test_shipped_configs_are_valid(config, schema):
-    study.check(config, schema)
+    settings.check(config, schema)
     for preset in sorted((REPO / "config").glob("*.yaml")):
-        study.check(merged(config, study.load_yaml(preset)), schema)
-    study.check(merged(config, study.load_yaml(REPO / "tests/configs/tiny.yaml")), schema)
+        settings.check(merged(config, settings.load_yaml(preset)), schema)
+    settings.check(merged(config, settings.load_yaml(REPO / "tests/configs/tiny.yaml")), schema)
 
 
 def test_grid_expands_partial_per_prior_and_baselines_once(config):
-    cells = study.fit_cells(config)
+    cells = design.fit_cells(config)
     grid = config["grid"]
     data_cells = len(grid["n"]) * len(grid["groups"]) * len(grid["tau"])
-    assert len(study.data_cells(config)) == data_cells
+    assert len(design.data_cells(config)) == data_cells
     assert len(cells) == data_cells * (len(grid["prior"]) + 2)
-    assert {c.prior for c in cells if c.model != "partial"} == {study.NO_PRIOR}
+    assert {c.prior for c in cells if c.model != "partial"} == {design.NO_PRIOR}
     assert len(set(cells)) == len(cells)
 
 
-def test_paths_round_trip():
+def test_seed_keys_never_change():
+    """The keys feed every seed: a changed key changes every number of the study."""
     cell = FitCell(DataCell(35, 100, "tau", 0.25), "weak", "partial")
+    assert cell.data.key == "n~35/groups~100/tau~0.25"
+    assert cell.key == "n~35/groups~100/tau~0.25/prior~weak/model~partial"
+    assert DataCell(10, 8, "p_sd", 0.05).key == "n~10/groups~8/p_sd~0.05"
+    assert DataCell(10, 8, "tau", 1.0).key == "n~10/groups~8/tau~1"
+
+
+def test_keys_and_paths_round_trip():
+    cell = FitCell(DataCell(35, 100, "tau", 0.25), "weak", "partial")
+    assert FitCell.from_key(cell.key) == cell
     assert cell.path == "n~35/groups~100/tau~0.25/prior~weak/model~partial"
     assert FitCell.from_path(cell.path) == cell
     other = DataCell(35, 100, "p_sd", 0.05)
+    assert DataCell.from_key(other.key) == other
     assert DataCell.from_path(other.path) == other
 
 
-def test_batches_cover_replicates_once(config):
+def test_batches_cover_indices_once(config):
+    assert design.batches(7, 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert design.batches(6, 3) == [[0, 1, 2], [3, 4, 5]]
+    assert design.batches(2, 5) == [[0, 1]]
     config |= {"replicates": 7, "batch_size": 3}
-    assert study.batches(config) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert design.replicate_batches(config) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
-@pytest.mark.parametrize(
-    ("text", "family", "args", "encoded"),
-    [
-        ("student_t(3, 0, 2.5)", 1, (3, 0, 2.5), [3, 0, 2.5]),
-        ("normal(0, 1)", 2, (0, 1), [0, 0, 1]),
-        ("cauchy(0,5)", 3, (0, 5), [0, 0, 5]),
-        ("exponential(1)", 4, (1,), [0, 0, 1]),
-    ],
-)
-def test_prior_encoding_as_stan_data(text, family, args, encoded):
-    prior = parse_prior(text, "priors.x")
-    assert prior == Prior(prior.family, tuple(float(a) for a in args))
-    assert prior.stan_data("tau_prior") == {"tau_prior_family": family, "tau_prior_args": encoded}
+def test_did_you_mean():
+    assert did_you_mean("replicats", ["replicates", "seed"]) == " (did you mean 'replicates'?)"
+    assert did_you_mean("xyz", ["replicates", "seed"]) == ""
 
 
 def test_seeds_depend_on_cell_and_replicate_only():
-    a = study.seed_sequence(1, "n~35/groups~100/tau~0.25", 3).generate_state(4)
-    b = study.seed_sequence(1, "n~35/groups~100/tau~0.25", 3).generate_state(4)
-    c = study.seed_sequence(1, "n~35/groups~100/tau~0.25", 4).generate_state(4)
-    d = study.seed_sequence(1, "n~36/groups~100/tau~0.25", 3).generate_state(4)
-    e = study.seed_sequence(2, "n~35/groups~100/tau~0.25", 3).generate_state(4)
+    a = design.seed_sequence(1, "n~35/groups~100/tau~0.25", 3).generate_state(4)
+    b = design.seed_sequence(1, "n~35/groups~100/tau~0.25", 3).generate_state(4)
+    c = design.seed_sequence(1, "n~35/groups~100/tau~0.25", 4).generate_state(4)
+    d = design.seed_sequence(1, "n~36/groups~100/tau~0.25", 3).generate_state(4)
+    e = design.seed_sequence(2, "n~35/groups~100/tau~0.25", 3).generate_state(4)
     assert np.array_equal(a, b)
     assert not any(np.array_equal(a, x) for x in (c, d, e))
-    assert 0 <= study.stan_seed(1, "x", 0) < 2**31
+    assert 0 <= design.stan_seed(1, "x", 0) < 2**31
+
+
+SEED_STATE = [2831447404, 4249827446]
+STAN_SEED = 378217107
+
+
+def test_seeds_are_the_same_as_ever():
+    """Pinned values: the seed of every simulated data set and fit derives from these."""
+    assert (
+        design.seed_sequence(1, "n~35/groups~100/tau~0.25", 3).generate_state(2).tolist()
+        == SEED_STATE
+    )
+    assert (
+        design.stan_seed(20240501, "n~35/groups~100/tau~0.25/prior~weak/model~partial", 0)
+        == STAN_SEED
+    )
 
 
 def test_n_sd_absolute_or_percentage(config):
     config["simulation"]["n_sd"] = "20%"
-    assert study.n_sd(config, 50) == pytest.approx(10)
+    assert design.n_sd(config, 50) == pytest.approx(10)
     config["simulation"]["n_sd"] = 5
-    assert study.n_sd(config, 50) == 5
+    assert design.n_sd(config, 50) == 5
 
 
 BAD = [
@@ -111,18 +133,18 @@ BAD = [
 @pytest.mark.parametrize(("override", "expected"), BAD, ids=[b[1][:40] for b in BAD])
 def test_bad_config_names_the_key(config, schema, override, expected):
     with pytest.raises(ConfigError) as err:
-        study.check(merged(config, override), schema)
+        settings.check(merged(config, override), schema)
     assert expected in str(err.value)
 
 
 def test_every_problem_reported_on_its_own_line(config, schema):
     bad = merged(config, {"replicates": 0, "engine": "stan", "grid": {"n": [-1]}})
-    lines = str(pytest.raises(ConfigError, study.check, bad, schema).value).splitlines()
+    lines = str(pytest.raises(ConfigError, settings.check, bad, schema).value).splitlines()
     assert len(lines) == 4  # the heading and one line per problem
 
 
 def test_large_grid_passes_when_confirmed(config, schema):
-    study.check(merged(config, {"replicates": 1000, "confirm_large_grid": True}), schema)
+    settings.check(merged(config, {"replicates": 1000, "confirm_large_grid": True}), schema)
 
 
 def test_merged_is_deep_and_leaves_base_alone():

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from shrinksim import tables
-from shrinksim.config import DataCell, FitCell
-from shrinksim.fit import DRAW_GROUPS, DRAWS_KEPT, thinned_draws
+from shrinksim.design import DataCell, FitCell
+from shrinksim.study.fit import DRAW_GROUPS, DRAWS_KEPT, thinned_draws
 
 DATA = DataCell(35, 30, "tau", 0.5)
 

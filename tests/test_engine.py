@@ -1,11 +1,34 @@
-"""The PyStan engine's socket reader (no Stan needed)."""
+"""The engines' parts that need no Stan: socket reader, parsers, compiled-model files."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from dataclasses import replace
 
-from shrinksim import engine
+import numpy as np
+import pytest
+
+from conftest import REPO
+from shrinksim.engines import (
+    CompiledModel,
+    EngineError,
+    PyStanEngine,
+    SamplerSettings,
+    open_models,
+    program_source,
+    resolve_engine,
+    stream,
+)
+
+PYSTAN_MODEL = CompiledModel(
+    engine="pystan",
+    program="partial_pooling",
+    location="/cache/httpstan/4.13.0/models/abc",
+    details={"model_name": "models/abc", "python": "/usr/bin/python3"},
+    code="parameters { real mu; }\n",
+)
 
 
 def test_socket_reader_keeps_every_stream_but_the_diagnostic_one(tmp_path):
@@ -23,7 +46,7 @@ def test_socket_reader_keeps_every_stream_but_the_diagnostic_one(tmp_path):
         server.listen(4)
         first = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         first.connect(path)  # pending before the reader runs
-        reader = threading.Thread(target=engine._receive, args=(server, done, streams))
+        reader = threading.Thread(target=stream.receive, args=(server, done, streams))
         reader.start()
         first.sendall(logger)
         first.close()
@@ -35,3 +58,75 @@ def test_socket_reader_keeps_every_stream_but_the_diagnostic_one(tmp_path):
         reader.join(timeout=30)
     assert not reader.is_alive()
     assert sorted(streams) == sorted([logger, sample])
+
+
+def test_draws_are_parsed_exactly_with_nan_and_infinity():
+    """simdjson parses ordinary draws; a stream holding NaN or Infinity falls back to json."""
+    head = b'{"version":1,"topic":"sample","values":'
+    rows = [{"lp__": -1.25, "mu": 0.1}, {"lp__": -2.0, "mu": 1 / 3}]
+    text = b"".join(head + json.dumps(row).encode() + b"}\n" for row in rows)
+    names, values = stream.parse_draws(b'{"version":1,"topic":"sample","values":["lp__"]}\n' + text)
+    assert names == ["lp__", "mu"] and np.array_equal(values, [[-1.25, 0.1], [-2.0, 1 / 3]])
+    names, values = stream.parse_draws(text + head + b'{"lp__": NaN, "mu": Infinity}}\n')
+    assert values.shape == (3, 2) and np.isnan(values[2, 0]) and np.isinf(values[2, 1])
+    names, values = stream.parse_draws(b"")
+    assert names == [] and values.shape == (0, 0)
+
+
+def test_logger_messages_drop_progress_reports():
+    lines = ["info:Iteration: 1 / 100", "info:", "info: Elapsed Time: 0.1", "warn:bad", "info:x"]
+    text = b"".join(
+        json.dumps({"version": 1, "topic": "logger", "values": [line]}).encode() + b"\n"
+        for line in lines
+    )
+    assert stream.logger_messages(text + b"not json\n") == ["warn:bad", "x"]
+
+
+def test_program_source_expands_includes():
+    code = program_source(REPO / "stan" / "partial_pooling.stan")
+    included = (REPO / "stan" / "prior.stanfunctions").read_text().rstrip("\n")
+    assert "#include" not in code and included in code and code.endswith("\n")
+
+
+def test_compiled_model_round_trips_and_old_files_name_the_fix(tmp_path):
+    path = tmp_path / "models" / "partial_pooling.json"
+    PYSTAN_MODEL.write(path)
+    assert CompiledModel.read(path) == PYSTAN_MODEL
+    assert list(path.parent.iterdir()) == [path]  # written atomically, no temporary left
+    old = {"engine": "pystan", "program": "p", "model_dir": "/x", "python": "py", "code": ""}
+    path.write_text(json.dumps(old))
+    with pytest.raises(EngineError, match="Delete results/models"):
+        CompiledModel.read(path)
+
+
+def test_open_models_gives_one_engine_for_models_of_one_engine(tmp_path):
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    PYSTAN_MODEL.write(paths[0])
+    replace(PYSTAN_MODEL, program="complete_pooling").write(paths[1])
+    engine, models = open_models(paths, cache_dir=tmp_path, threads=2)
+    with engine:
+        assert isinstance(engine, PyStanEngine) and engine.threads == 2
+        assert models == {
+            "partial_pooling": PYSTAN_MODEL,
+            "complete_pooling": replace(PYSTAN_MODEL, program="complete_pooling"),
+        }
+    replace(PYSTAN_MODEL, engine="cmdstanpy").write(paths[1])
+    with pytest.raises(EngineError, match="several engines"):
+        open_models(paths, cache_dir=tmp_path)
+    PYSTAN_MODEL.write(paths[1])
+    with pytest.raises(EngineError, match="same program"):
+        open_models(paths, cache_dir=tmp_path)
+
+
+def test_engine_refuses_a_model_it_did_not_compile(tmp_path):
+    settings = SamplerSettings(1, 10, 10, 0.8, 10)
+    with PyStanEngine(tmp_path) as engine:
+        with pytest.raises(EngineError, match="compiled by cmdstanpy"):
+            engine.sample(replace(PYSTAN_MODEL, engine="cmdstanpy"), {}, settings, 1)
+        with pytest.raises(EngineError, match="per interpreter"):
+            engine.sample(PYSTAN_MODEL, {}, settings, 1)
+
+
+def test_unknown_engine_is_an_engine_error():
+    with pytest.raises(EngineError, match="unknown engine"):
+        resolve_engine("stan2")

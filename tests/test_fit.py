@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from shrinksim import diagnostics, tables
-from shrinksim.config import DataCell, FitCell, parse_prior
-from shrinksim.engine import EngineError, SamplerSettings, find_cmdstan, make_engine, resolve_engine
-from shrinksim.fit import fit_batch, stan_data
-from shrinksim.simulate import simulate
+from shrinksim.design import DataCell, FitCell
+from shrinksim.engines import (
+    EngineError,
+    SamplerSettings,
+    find_cmdstan,
+    make_engine,
+    resolve_engine,
+)
+from shrinksim.fitting import stan_data
+from shrinksim.priors import parse_prior
+from shrinksim.study.fit import fit_batch
+from shrinksim.study.simulate import simulate
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +53,7 @@ def data(config_module):
 @pytest.fixture(scope="module")
 def config_module():
     from conftest import REPO
-    from shrinksim.config import load_yaml
+    from shrinksim.settings import load_yaml
 
     return load_yaml(REPO / "config.yaml")
 
@@ -110,12 +120,12 @@ def test_pystan_engine_gives_model_sample_draws(compile_program, data, tmp_path)
     compiled = compile_program("partial_pooling")
     standata = stan_data("partial_pooling", data, PRIOR, PRIOR)
     # PyStan in a child process, on a private httpstan cache that links the compiled model.
-    model_dir = Path(compiled["model_dir"])
+    model_dir = Path(compiled.location)
     private = tmp_path / "httpstan" / model_dir.parent.parent.name / "models" / model_dir.name
     private.mkdir(parents=True)
     for item in model_dir.iterdir():
         (private / item.name).symlink_to(item)
-    request = {"code": compiled["code"], "data": standata, "seed": 5, "out": str(tmp_path / "r")}
+    request = {"code": compiled.code, "data": standata, "seed": 5, "out": str(tmp_path / "r")}
     done = subprocess.run(
         [sys.executable, "-c", _PYSTAN_REFERENCE],
         input=json.dumps(request),
@@ -252,10 +262,10 @@ def test_pystan_compile_reuses_a_loadable_build_and_replaces_a_broken_one(
     import shutil
     from pathlib import Path
 
-    from shrinksim.engine import PyStanEngine
+    from shrinksim.engines import PyStanEngine
 
     compiled = compile_program("complete_pooling")
-    cached = Path(compiled["model_dir"])
+    cached = Path(compiled.location)
     # A private cache holding a copy of the build, under the same model name.
     cache = tmp_path / "cache"
     copy = cache / cached.relative_to(cached.parents[3])
@@ -263,14 +273,14 @@ def test_pystan_compile_reuses_a_loadable_build_and_replaces_a_broken_one(
     built = []
     monkeypatch.setattr(PyStanEngine, "_build", lambda *args: built.append(args))
     engine = PyStanEngine(cache)
-    again = engine.compile(compiled["code"], "complete_pooling", {})
-    assert again == compiled | {"model_dir": str(copy)}
+    again = engine.compile(compiled.code, "complete_pooling", {})
+    assert again == dataclasses.replace(compiled, location=str(copy))
     assert not built
 
     module = next(p for p in copy.iterdir() if p.suffix == ".so")
     head = module.read_bytes()[:4096]
     module.unlink()  # a new file: the loaded one stays mapped in this process
     module.write_bytes(head)  # a build cut short mid-link: loading it crashes with SIGBUS
-    engine.compile(compiled["code"], "complete_pooling", {})
+    engine.compile(compiled.code, "complete_pooling", {})
     assert len(built) == 1
     assert not copy.exists()  # removed, so that httpstan builds it afresh

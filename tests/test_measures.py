@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinksim import measures as m
 from shrinksim import tables
+from shrinksim.study import measures as m
 
 CELL = {
     "n_per_group": 20,

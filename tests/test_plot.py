@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from test_measures import synthetic_cell
 
-from shrinksim import measures, plot, tables
+from shrinksim import tables
+from shrinksim.study import measures, plot
 
 
 def _baseline_summary() -> plot.Summary:

@@ -8,7 +8,7 @@ from scipy import integrate, optimize, stats
 from scipy.special import expit
 
 from shrinksim import reference
-from shrinksim.config import parse_prior
+from shrinksim.priors import parse_prior
 
 PROBS = reference.QUANTILE_PROBS
 

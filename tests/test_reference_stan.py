@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 
 from shrinksim import diagnostics, reference
-from shrinksim.config import parse_prior
-from shrinksim.engine import SamplerSettings, make_engine
-from shrinksim.fit import stan_data
+from shrinksim.engines import SamplerSettings, make_engine
+from shrinksim.fitting import stan_data
+from shrinksim.priors import parse_prior
 
 pytestmark = pytest.mark.slow
 

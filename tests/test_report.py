@@ -8,7 +8,7 @@ import re
 import yaml
 from test_measures import synthetic_cell
 
-from shrinksim import measures, report
+from shrinksim.study import measures, report
 
 
 def test_config_page_holds_the_config_verbatim(config):

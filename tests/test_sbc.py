@@ -13,24 +13,26 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from shrinksim import config as study
-from shrinksim import sbc, tables
-from shrinksim.config import merged, parse_prior
+from shrinksim import settings as study
+from shrinksim import tables
+from shrinksim.priors import parse_prior
+from shrinksim.sbc import calibration, design, fit
+from shrinksim.settings import merged
 
 
 def settings(config, prior: str = "brms_default") -> dict:
     """An SBC job's settings, as the rule passes them."""
-    return json.loads(sbc.job_settings(config, f"n~10/groups~10/prior~{prior}"))
+    return json.loads(design.job_settings(config, f"n~10/groups~10/prior~{prior}"))
 
 
 def test_designs_batches_and_paths(config):
-    cells = sbc.cells(config)
+    cells = design.cells(config)
     assert len(cells) == len(config["sbc"]["n"]) * len(config["sbc"]["prior"])
-    assert sbc.SbcCell.from_path(cells[0].path) == cells[0]
+    assert design.SbcCell.from_path(cells[0].path) == cells[0]
     assert cells[0].path == "n~10/groups~10/prior~brms_default"
     config["sbc"] |= {"simulations": 7, "batch_size": 3}
-    assert sbc.batches(config) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert sbc.parameters(2) == ["mu", "tau", "theta[1]", "theta[2]"]
+    assert design.batches(config) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert design.parameters(2) == ["mu", "tau", "theta[1]", "theta[2]"]
 
 
 def test_bad_sbc_section_is_named(config, schema):
@@ -61,7 +63,7 @@ def test_prior_draws_are_the_half_distributions(text, mean):
     """
     prior = parse_prior(text, "test")
     rng = np.random.default_rng(1)
-    draws = np.array([sbc.draw_prior(rng, prior, positive=True) for _ in range(20_000)])
+    draws = np.array([prior.sample(rng, positive=True) for _ in range(20_000)])
     assert (draws >= 0).all()
     if mean is not None:
         assert draws.mean() == pytest.approx(mean, abs=4 * draws.std() / np.sqrt(draws.size))
@@ -72,29 +74,29 @@ def test_prior_draws_are_the_half_distributions(text, mean):
 
 
 def test_simulation_is_deterministic_and_keyed_by_cell_and_index(config):
-    cell = sbc.SbcCell(10, 10, "brms_default")
-    truth, groups = sbc.simulate(settings(config), cell, 3)
-    again, same = sbc.simulate(settings(config), cell, 3)
+    cell = design.SbcCell(10, 10, "brms_default")
+    truth, groups = fit.simulate(settings(config), cell, 3)
+    again, same = fit.simulate(settings(config), cell, 3)
     assert truth == again and groups.equals(same)
-    other, _ = sbc.simulate(settings(config), cell, 4)
+    other, _ = fit.simulate(settings(config), cell, 4)
     assert other["mu"] != truth["mu"]
-    weak, _ = sbc.simulate(settings(config, "weak"), sbc.SbcCell(10, 10, "weak"), 3)
+    weak, _ = fit.simulate(settings(config, "weak"), design.SbcCell(10, 10, "weak"), 3)
     assert weak["mu"] != truth["mu"]  # every design has its own simulations
-    assert list(truth) == sbc.parameters(config["sbc"]["group_effects"])
+    assert list(truth) == design.parameters(config["sbc"]["group_effects"])
     assert truth["tau"] >= 0 and len(groups) == 10
     assert ((groups["y"] >= 0) & (groups["y"] <= groups["n"]) & (groups["n"] >= 1)).all()
 
 
 def test_thin_and_rank():
     draws = np.arange(20.0).reshape(2, 10)  # chain 0: 0..9, chain 1: 10..19
-    kept = sbc.thin(draws, 5)
+    kept = fit.thin(draws, 5)
     assert kept.tolist() == [0.0, 5.0, 10.0, 14.0, 19.0]
-    assert sbc.rank(kept, -1.0) == 0 and sbc.rank(kept, 12.0) == 3 and sbc.rank(kept, 99) == 5
+    assert fit.rank(kept, -1.0) == 0 and fit.rank(kept, 12.0) == 3 and fit.rank(kept, 99) == 5
 
 
 def test_holm_matches_hand_computation():
     # sorted p: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06), 0.5 (x1 = 0.5)
-    adjusted = sbc.holm(np.array([0.03, 0.5, 0.01, 0.02]))
+    adjusted = calibration.holm(np.array([0.03, 0.5, 0.01, 0.02]))
     assert adjusted == pytest.approx([0.06, 0.5, 0.04, 0.06])
 
 
@@ -104,14 +106,14 @@ def test_uniformity_test_has_its_size_and_power():
     makes the level exact up to 1 / 20,001). Power: ranks of a posterior 30 % too narrow,
     or shifted by 0.4 posterior sd, are rejected with p < 0.001."""
     rng = np.random.default_rng(7)
-    p = [sbc.uniformity_test(rng.integers(0, 100, 250), 99)[1] for _ in range(400)]
+    p = [calibration.uniformity_test(rng.integers(0, 100, 250), 99)[1] for _ in range(400)]
     assert 3 <= sum(pv < 0.05 for pv in p) <= 38
     truth = rng.standard_normal(250)
     narrow = 0.7 * rng.standard_normal((250, 99))
     shifted = 0.4 + rng.standard_normal((250, 99))
     for posterior in (narrow, shifted):
         ranks = np.sum(posterior < truth[:, None], axis=1)
-        assert sbc.uniformity_test(ranks, 99)[1] < 0.001
+        assert calibration.uniformity_test(ranks, 99)[1] < 0.001
 
 
 def test_band_has_simultaneous_coverage():
@@ -120,10 +122,10 @@ def test_band_has_simultaneous_coverage():
     SE sqrt(0.95 * 0.05 / 2000) = 0.005; 4 SE either side (discreteness can only add
     coverage, as being inside means the statistic is at least the band's level).
     """
-    band = sbc.ecdf_band(200, 49)
+    band = calibration.ecdf_band(200, 49)
     ranks = np.random.default_rng(3).integers(0, 50, (2000, 200))
     diff = (ranks[:, :, None] < np.arange(1, 50)).mean(axis=1) - band["z"].to_numpy()
-    assert np.allclose(diff[0], sbc.ecdf_difference(ranks[0], 49)["difference"])
+    assert np.allclose(diff[0], calibration.ecdf_difference(ranks[0], 49)["difference"])
     lower, upper = band["lower"].to_numpy() - 1e-12, band["upper"].to_numpy() + 1e-12
     inside = np.all((diff >= lower) & (diff <= upper), axis=1).mean()
     assert 0.95 - 0.02 <= inside <= 0.95 + 0.03
@@ -143,7 +145,7 @@ def _conjugate_ranks(prior: str, posterior_scale: float, sims: int, rng) -> pd.D
             "simulation": s,
             "parameter": "theta",
             "true_value": theta[s],
-            "rank": sbc.rank(draws[s], theta[s]),
+            "rank": fit.rank(draws[s], theta[s]),
             "thinned_draws": 99,
             "status": "ok",
             "ess_bulk_min": 1000.0,
@@ -160,7 +162,7 @@ def test_calibration_tests_pass_exact_posteriors_and_reject_wrong_ones():
     ranks = pd.concat(
         [_conjugate_ranks("exact", 1.0, 300, rng), _conjugate_ranks("narrow", 0.75, 300, rng)]
     )
-    tests = sbc.calibration_tests(ranks, alpha=0.01).set_index("prior")
+    tests = calibration.calibration_tests(ranks, alpha=0.01).set_index("prior")
     tables.to_table(tests.reset_index(), tables.SBC_TESTS)
     assert not tests.loc["exact", "rejected"] and tests.loc["narrow", "rejected"]
     assert tests.loc["exact", "ranked"] == 300 and tests.loc["exact", "ess_below_thinned"] == 0

@@ -8,8 +8,10 @@ import pytest
 from scipy.special import logit
 
 from shrinksim import tables
-from shrinksim.config import DataCell, merged
-from shrinksim.simulate import outcomes, simulate, simulate_batch
+from shrinksim.design import DataCell
+from shrinksim.fitting import outcomes
+from shrinksim.settings import merged
+from shrinksim.study.simulate import simulate, simulate_batch
 
 CELL = DataCell(35, 100, "tau", 0.25)
 

@@ -6,12 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinksim.summarize import (
-    implied_tau,
-    shrinkage_per_cell,
-    shrinkage_per_fit,
-    theory_shrinkage,
-)
+from shrinksim.shrinkage import implied_tau, theory_shrinkage
+from shrinksim.study.summarize import shrinkage_per_cell, shrinkage_per_fit
 
 KEY = {
     "n_per_group": 35,

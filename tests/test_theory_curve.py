@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from shrinksim.config import DataCell, FitCell, load_yaml, merged
-from shrinksim.engine import make_engine
-from shrinksim.fit import fit_batch
-from shrinksim.simulate import simulate_batch
-from shrinksim.summarize import shrinkage_per_cell, shrinkage_per_fit
+from shrinksim.design import DataCell, FitCell
+from shrinksim.engines import make_engine
+from shrinksim.settings import load_yaml, merged
+from shrinksim.study.fit import fit_batch
+from shrinksim.study.simulate import simulate_batch
+from shrinksim.study.summarize import shrinkage_per_cell, shrinkage_per_fit
 
 pytestmark = pytest.mark.slow
 

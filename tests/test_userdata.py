@@ -10,11 +10,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO
-from shrinksim import config as study
-from shrinksim import tables
-from shrinksim import userdata as ud
-from shrinksim.config import merged
-from shrinksim.summarize import theory_shrinkage
+from shrinksim import settings, tables
+from shrinksim.settings import merged
+from shrinksim.shrinkage import theory_shrinkage
+from shrinksim.userdata.design import (
+    config_problems,
+    design_points,
+    design_sizes,
+    n_for_shrinkage,
+    n_for_shrinkage_simulated,
+)
+from shrinksim.userdata.fit import simulate_design
+from shrinksim.userdata.load import load
+from shrinksim.userdata.read import MAX_LISTED, UserDataError
 
 EXAMPLE = REPO / "examples/forum_like.csv"
 
@@ -26,8 +34,8 @@ def write(tmp_path, name: str, content: str | bytes):
 
 
 def error_of(path, **kwargs) -> str:
-    with pytest.raises(ud.UserDataError) as err:
-        ud.load(path, **kwargs)
+    with pytest.raises(UserDataError) as err:
+        load(path, **kwargs)
     return str(err.value)
 
 
@@ -145,7 +153,7 @@ def test_every_problem_listed_and_long_lists_cut(tmp_path):
     rows = "".join(f"G{i},5,{9 if i % 2 else -1}\n" for i in range(30))
     message = error_of(write(tmp_path, "many.csv", "group,n,successes\n" + rows))
     lines = message.splitlines()
-    assert len(lines) == 1 + ud.MAX_LISTED + 1
+    assert len(lines) == 1 + MAX_LISTED + 1
     assert lines[-1].strip() == "... and 20 more problems"
 
 
@@ -181,11 +189,11 @@ def test_control_named_by_config_must_exist(tmp_path):
     path = write(tmp_path, "d.csv", "group,n,successes\nA,10,3\nB,12,5\nctrl,50,20\n")
     message = error_of(path, control="ctl")
     assert "userdata.control: group 'ctl' is not in" in message and "did you mean 'ctrl'" in message
-    assert ud.load(path, control="ctrl")["is_control"].tolist() == [False, False, True]
+    assert load(path, control="ctrl")["is_control"].tolist() == [False, False, True]
 
 
 def test_both_forms_parquet_and_csv_give_the_same_groups(tmp_path):
-    groups = ud.load(EXAMPLE)
+    groups = load(EXAMPLE)
     assert groups["is_control"].sum() == 1 and len(groups) == 61
     outcomes = []
     for row in groups.itertuples():
@@ -201,14 +209,14 @@ def test_both_forms_parquet_and_csv_give_the_same_groups(tmp_path):
     long.to_parquet(pq_path, index=False)
     expected = groups.sort_values("group", ignore_index=True)
     for path in (csv_path, pq_path):
-        got = ud.load(path).sort_values("group", ignore_index=True)
+        got = load(path).sort_values("group", ignore_index=True)
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-    tables.to_table(groups, ud.USER_DATA)
+    tables.to_table(groups, tables.USER_DATA)
 
 
 def test_lenient_but_exact_parsing(tmp_path):
     text = "\ufeffgroup , n,successes,extra\n\nA,10.0,3,x\n 2 ,12,5,\n"
-    got = ud.load(write(tmp_path, "ok.csv", text))
+    got = load(write(tmp_path, "ok.csv", text))
     assert got["group"].tolist() == ["A", "2"]
     assert got["n"].tolist() == [10, 12] and got["y"].tolist() == [3, 5]
     assert not got["is_control"].any()
@@ -218,27 +226,27 @@ def test_lenient_but_exact_parsing(tmp_path):
 
 
 def test_design_reuses_the_users_sizes_exactly():
-    data = ud.load(EXAMPLE)
+    data = load(EXAMPLE)
     treated = data.loc[~data["is_control"], "n"].to_numpy()
     point = {"tau": 0.3, "p0": 0.4, "control_n": 1500, "control_p": 0.4, "tau_index": 0}
-    sim = ud.simulate_design(7, data, point, 1.0, [0, 1])
+    sim = simulate_design(7, data, point, 1.0, [0, 1])
     for _, one in sim.groupby("replicate"):
         assert one.loc[~one["is_control"], "n"].tolist() == treated.tolist()
         assert one.loc[one["is_control"], "n"].tolist() == [1500]
     tables.to_table(sim, tables.DATA)
-    doubled = ud.simulate_design(7, data, point, 2.0, [0])
+    doubled = simulate_design(7, data, point, 2.0, [0])
     assert doubled.loc[~doubled["is_control"], "n"].tolist() == (2 * treated).tolist()
-    half = ud.design_sizes(pd.DataFrame({"n": [1, 3, 35], "is_control": False}), 0.5)
+    half = design_sizes(pd.DataFrame({"n": [1, 3, 35], "is_control": False}), 0.5)
     assert half.tolist() == [1, 2, 18]  # max(1, round(s n)), halves to even
 
 
 def test_design_data_depend_on_cell_and_replicate_only():
-    data = ud.load(EXAMPLE)
+    data = load(EXAMPLE)
     point = {"tau": 0.3, "p0": 0.4, "control_n": 0, "control_p": 0.5, "tau_index": 0}
-    both = ud.simulate_design(7, data, point, 1.0, [0, 1])
-    alone = ud.simulate_design(7, data, point, 1.0, [1])
+    both = simulate_design(7, data, point, 1.0, [0, 1])
+    alone = simulate_design(7, data, point, 1.0, [1])
     pd.testing.assert_frame_equal(both[both["replicate"] == 1].reset_index(drop=True), alone)
-    other = ud.simulate_design(7, data, point | {"tau": 0.31}, 1.0, [1])
+    other = simulate_design(7, data, point | {"tau": 0.31}, 1.0, [1])
     assert not other["y"].equals(alone["y"])
 
 
@@ -250,7 +258,7 @@ def test_design_points_cover_the_pooled_tau_posterior():
     ]
     data = pd.DataFrame({"group": ["c", "a", "b"], "is_control": [True, False, False],
                          "n": [100, 10, 10], "y": [40, 3, 4]})  # fmt: skip
-    points = ud.design_points(draws, [0.05, 0.5, 0.95], data)
+    points = design_points(draws, [0.05, 0.5, 0.95], data)
     pooled = np.concatenate([draws[0]["tau"], draws[1]["tau"][:800]])
     assert np.allclose(points["tau"], np.quantile(pooled, [0.05, 0.5, 0.95]))
     assert points["control_n"].iloc[0] == 100 and points["control_p"].iloc[0] == 0.4
@@ -259,28 +267,28 @@ def test_design_points_cover_the_pooled_tau_posterior():
 
 def test_normal_approximation_inverts_theory():
     for target, tau, p0 in [(0.5, 0.2, 0.4), (0.1, 0.8, 0.3)]:
-        n = ud.n_for_shrinkage(target, tau, p0)
+        n = n_for_shrinkage(target, tau, p0)
         assert theory_shrinkage(n, tau, p0) == pytest.approx(target)
 
 
 def test_simulated_what_if_interpolates_in_log_n():
     n, s = np.array([10.0, 20, 40, 80]), np.array([0.9, 0.7, 0.4, 0.2])
-    value, how = ud.n_for_shrinkage_simulated(n, s, 0.5)
+    value, how = n_for_shrinkage_simulated(n, s, 0.5)
     assert how == "interpolated" and 20 < value < 40
     assert np.log(value) == pytest.approx(np.log(20) + (0.2 / 0.3) * np.log(2))
-    assert ud.n_for_shrinkage_simulated(n, s, 0.95) == (10.0, "at most")
-    value, how = ud.n_for_shrinkage_simulated(n, s, 0.1)
+    assert n_for_shrinkage_simulated(n, s, 0.95) == (10.0, "at most")
+    value, how = n_for_shrinkage_simulated(n, s, 0.1)
     assert np.isnan(value) and how == "not reached"
 
 
 def test_userdata_config(config, schema):
     with_data = merged(config, {"data": str(EXAMPLE)})
-    study.check(with_data, schema)
-    assert ud.config_problems(with_data) == []
+    settings.check(with_data, schema)
+    assert config_problems(with_data) == []
     bad = merged(with_data, {"grid": {"model": ["none"]}, "userdata": {"scale": [2, 4]}})
-    assert len(ud.config_problems(bad)) == 2
-    with pytest.raises(study.ConfigError, match=r"userdata.target: 1.5 must be < 1"):
-        study.check(merged(config, {"userdata": {"target": 1.5}}), schema)
+    assert len(config_problems(bad)) == 2
+    with pytest.raises(settings.ConfigError, match=r"userdata.target: 1.5 must be < 1"):
+        settings.check(merged(config, {"userdata": {"target": 1.5}}), schema)
 
 
 def test_example_file_is_small_and_reproducible(tmp_path):

@@ -15,7 +15,6 @@ import pytest
 
 from conftest import CACHE, REPO
 from shrinksim import tables
-from shrinksim import userdata as ud
 
 pytestmark = pytest.mark.slow
 CONFIG = REPO / "tests/configs/userdata.yaml"
@@ -72,11 +71,11 @@ def test_fit_design_and_figures_exist(run):
         assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
     assert "What if" in (out / "figures/summary.html").read_text()
     for name, schema in [
-        ("groups", ud.USER_GROUPS),
-        ("fits", ud.USER_FITS),
-        ("design_fits", ud.DESIGN_FITS),
-        ("design_cells", ud.DESIGN_CELLS),
-        ("whatif", ud.WHATIF),
+        ("groups", tables.USER_GROUPS),
+        ("fits", tables.USER_FITS),
+        ("design_fits", tables.DESIGN_FITS),
+        ("design_cells", tables.DESIGN_CELLS),
+        ("whatif", tables.WHATIF),
     ]:
         assert pq.read_schema(out / "summary" / f"{name}.parquet").remove_metadata() == schema
     fits = pq.read_table(out / "summary/fits.parquet").to_pandas()

@@ -1,4 +1,4 @@
-"""``python -m shrinksim``."""
+"""``python -m shrinksim STAGE ...``."""
 
 from shrinksim.cli import main
 

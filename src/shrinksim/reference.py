@@ -1,8 +1,9 @@
 """Exact posterior of the binomial-logit partial-pooling model by quadrature.
 
 An independent reference for the Stan programs: it shares no code with the Stan path (no
-Stan, no :mod:`shrinksim.fit` data encoding; prior densities come from :mod:`scipy.stats`
-by family name and arguments as written in the configuration).
+Stan, no :mod:`shrinksim.fit` data encoding, no Stan family codes; prior densities are the
+:mod:`scipy.stats` distributions of :data:`shrinksim.priors.FAMILIES`, from the family name
+and arguments as written in the configuration).
 
 Model: y_g ~ Binomial(n_g, logistic(mu + tau z_g)), z_g ~ Normal(0, 1), mu ~ p_mu and
 tau ~ p_tau restricted to tau >= 0. The joint posterior of (mu, tau) is
@@ -27,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import interpolate, optimize, stats
+from scipy import interpolate, optimize
 from scipy.special import expit, gammaln
 
-from shrinksim.config import Prior
+from shrinksim.priors import Prior
 
 QUANTILE_PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Posterior quantiles reported by :func:`posterior`."""
@@ -38,22 +39,6 @@ QUANTILE_PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
 _NODES = 60  # trapezoid nodes on each side of the mode (121 in all)
 _REACH = 10.0  # |z - z_hat| covered by the nodes
 _DROP = 25.0  # the fine grid covers log density >= max - _DROP
-
-
-def log_density(prior: Prior, x: np.ndarray) -> np.ndarray:
-    """Log density of ``prior`` at ``x`` (unnormalised truncation is a constant)."""
-    family, args = prior.family, prior.args
-    if family == "student_t":
-        dist = stats.t(args[0], loc=args[1], scale=args[2])
-    elif family == "normal":
-        dist = stats.norm(loc=args[0], scale=args[1])
-    elif family == "cauchy":
-        dist = stats.cauchy(loc=args[0], scale=args[1])
-    elif family == "exponential":
-        dist = stats.expon(scale=1.0 / args[0])
-    else:
-        raise ValueError(f"unknown prior family {family!r}")
-    return dist.logpdf(x)
 
 
 def _log_integrand(y: float, n: float, mu: np.ndarray, tau: np.ndarray, z: np.ndarray):
@@ -163,7 +148,7 @@ def _log_posterior(
     tau: np.ndarray,
 ) -> tuple[np.ndarray, list[_Group]]:
     """Unnormalised log posterior on the grid mu x tau, and each group's quadrature."""
-    out = log_density(mu_prior, mu)[:, None] + log_density(tau_prior, tau)[None, :]
+    out = mu_prior.log_density(mu)[:, None] + tau_prior.log_density(tau)[None, :]
     mu2, tau2 = np.meshgrid(mu, tau, indexing="ij")
     groups = [_group(y_g, n_g, mu2, tau2) for y_g, n_g in zip(y, n, strict=True)]
     return out + sum(g.log_l for g in groups), groups

@@ -26,8 +26,8 @@ _QUANTITY = ("mean", "sd", "median", "q025", "q05", "q25", "q75", "q95", "q975")
 """Posterior summaries per quantity; ``qXX`` is the XX % quantile (q025: 2.5 %)."""
 
 
-def _summary_fields(prefix: str) -> list[pa.Field]:
-    return [pa.field(f"{prefix}_{q}", pa.float64()) for q in _QUANTITY]
+def _summary_fields(prefix: str, quantities: Iterable[str] = _QUANTITY) -> list[pa.Field]:
+    return [pa.field(f"{prefix}_{q}", pa.float64()) for q in quantities]
 
 
 DATA = pa.schema(
@@ -88,7 +88,7 @@ DRAWS = pa.schema(
     ]
 )
 """Thinned posterior draws of p for a few groups of the first replicate of a partial-pooling
-fit job (see :func:`shrinksim.fit.thinned_draws`); empty for the other models."""
+fit job (see :func:`shrinksim.study.fit.thinned_draws`); empty for the other models."""
 
 SHRINKAGE = pa.schema(
     [
@@ -101,7 +101,44 @@ SHRINKAGE = pa.schema(
         pa.field("tau_mean", pa.float64()),
     ]
 )
-"""Shrinkage of one fit (see :mod:`shrinksim.summarize` for the definitions)."""
+"""Shrinkage of one fit (see :mod:`shrinksim.shrinkage` for the definitions)."""
+
+PER_FIT = pa.schema(
+    [
+        *(
+            FITS.field(name)
+            for name in (
+                *(f.name for f in CELL_FIELDS),
+                "replicate",
+                "status",
+                "engine",
+                "tau_mean",
+                *(f"tau_{q}" for q in ("q025", "q05", "q25", "q75", "q95", "q975")),
+                "divergences",
+                "rhat_max",
+                "ess_bulk_min",
+                "ess_tail_min",
+                "sampling_seconds",
+            )
+        ),
+        pa.field("shrinkage", pa.float64()),
+        pa.field("shrinkage_ratio", pa.float64()),
+        pa.field("squared_error", pa.float64()),
+        pa.field("absolute_error", pa.float64()),
+        pa.field("rank_correlation", pa.float64()),
+        *(
+            pa.field(f"{what}_{level}", pa.float64())
+            for level in ("0.5", "0.9", "0.95")
+            for what in ("coverage", "width")
+        ),
+        pa.field("shrinkage_theory", pa.float64()),
+    ]
+)
+"""One row per fit, everything the measures and the tau figure need: the fit's status,
+engine, tau summaries and diagnostics (from FITS), its shrinkage, and the errors of its
+group estimates (mean squared and absolute error, rank correlation with the truth, coverage
+and width of the 50/90/95 % intervals; treatment groups, log-odds). See
+:mod:`shrinksim.study.summarize`."""
 
 CELLS = pa.schema(
     [
@@ -182,6 +219,115 @@ SBC_TESTS = pa.schema(
 """SBC: ECDF uniformity test of the ranks per (n, prior, parameter); p-values Holm-adjusted
 over every row."""
 
+# --- your data (shrinksim.userdata) --------------------------------------------------------
+
+_USER_QUANTITY = ("mean", "sd", "median", "q025", "q975")
+"""Posterior summaries per group of a fit of the user's data."""
+
+USER_DATA = pa.schema(
+    [
+        pa.field("group", pa.string()),
+        pa.field("is_control", pa.bool_()),
+        pa.field("n", pa.int32()),
+        pa.field("y", pa.int32()),
+    ]
+)
+"""The user's data, one row per group (``y`` = successes)."""
+
+USER_GROUPS = pa.schema(
+    [
+        pa.field("prior", pa.string()),
+        pa.field("model", pa.string()),
+        *USER_DATA,
+        pa.field("obs_p", pa.float64()),
+        pa.field("obs_logit", pa.float64()),
+        *_summary_fields("theta", _USER_QUANTITY),
+        *_summary_fields("p", _USER_QUANTITY),
+        pa.field("shrink_ratio", pa.float64()),
+        pa.field("shrinkage_normal", pa.float64()),
+    ]
+)
+"""Every group of every fit of the user's data: data, posterior summaries, and how far it
+moved: ``shrink_ratio`` = (observed - posterior mean) / (observed - pooled) on the log-odds
+scale, ``shrinkage_normal`` = the normal approximation s2 / (s2 + tau^2) at its own n, with
+s2 = 1 / (n p (1 - p)), p = expit(median mu), tau = median tau (partial pooling only)."""
+
+USER_FITS = pa.schema(
+    [
+        pa.field("prior", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("groups", pa.int32()),
+        pa.field("outcomes", pa.int64()),
+        *[f for f in FITS if f.name not in {c.name for c in CELL_FIELDS} | {"replicate"}],
+        pa.field("shrinkage", pa.float64()),
+        pa.field("shrinkage_ratio", pa.float64()),
+    ]
+)
+"""One row per fit of the user's data: status, mu and tau summaries, diagnostics, and the
+shrinkage factor and ratio of :mod:`shrinksim.shrinkage`."""
+
+DESIGN_FITS = pa.schema(
+    [
+        pa.field("scale", pa.float64()),
+        pa.field("tau_index", pa.int32()),
+        pa.field("quantile", pa.float64()),
+        pa.field("tau", pa.float64()),
+        pa.field("prior", pa.string()),
+        pa.field("replicate", pa.int32()),
+        pa.field("n_mean", pa.float64()),
+        pa.field("status", pa.string()),
+        pa.field("tau_mean", pa.float64()),
+        pa.field("shrinkage", pa.float64()),
+        pa.field("shrinkage_ratio", pa.float64()),
+        pa.field("shrinkage_theory", pa.float64()),
+        pa.field("rmse_posterior", pa.float64()),
+        pa.field("rmse_observed", pa.float64()),
+        pa.field("coverage95", pa.float64()),
+    ]
+)
+"""One row per design-matched fit of the user's design: shrinkage (:mod:`shrinksim.shrinkage`
+definitions, theory at the mean size) and recovery of the true group effects."""
+
+DESIGN_CELLS = pa.schema(
+    [
+        pa.field("scale", pa.float64()),
+        pa.field("tau_index", pa.int32()),
+        pa.field("quantile", pa.float64()),
+        pa.field("tau", pa.float64()),
+        pa.field("prior", pa.string()),
+        pa.field("n_mean", pa.float64()),
+        pa.field("fits", pa.int32()),
+        pa.field("fits_ok", pa.int32()),
+        pa.field("shrinkage_mean", pa.float64()),
+        pa.field("shrinkage_mcse", pa.float64()),
+        pa.field("shrinkage_theory", pa.float64()),
+        pa.field("rmse_posterior", pa.float64()),
+        pa.field("rmse_observed", pa.float64()),
+        pa.field("coverage95", pa.float64()),
+    ]
+)
+"""Design-matched shrinkage per (scale, tau, prior): mean over replicates with MCSE."""
+
+WHATIF = pa.schema(
+    [
+        pa.field("prior", pa.string()),
+        pa.field("tau_index", pa.int32()),
+        pa.field("quantile", pa.float64()),
+        pa.field("tau", pa.float64()),
+        pa.field("target", pa.float64()),
+        pa.field("n_now", pa.float64()),
+        pa.field("n_simulated", pa.float64()),
+        pa.field("n_simulated_how", pa.string()),
+        pa.field("n_theory", pa.float64()),
+    ]
+)
+"""What-if answer: mean outcomes per treatment group at which shrinkage falls to ``target``:
+interpolated from the simulated designs (``n_simulated_how``: interpolated, at most, not
+reached; see :func:`shrinksim.userdata.design.n_for_shrinkage_simulated`) and from the normal
+approximation; ``n_now`` is the user's mean size."""
+
+# --- end of your data ----------------------------------------------------------------------
+
 
 def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Convert with exactly ``schema``'s columns, order and types (missing column: error)."""
@@ -221,6 +367,12 @@ def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def concat(frames: Iterable[pd.DataFrame], schema: pa.Schema) -> pd.DataFrame:
+    """Concatenate frames of one schema, leaving out empty ones (an empty table if all are)."""
+    kept = [frame for frame in frames if len(frame)]
+    return pd.concat(kept, ignore_index=True) if kept else schema.empty_table().to_pandas()
 
 
 def read_tables(paths: Iterable[str | Path], schema: pa.Schema) -> pd.DataFrame:

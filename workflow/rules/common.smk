@@ -1,10 +1,16 @@
+# Helpers of every rule file: the checked config, the engine, and named functions that turn
+# the design (shrinksim.design: cells, batches, seeds and every result path) into rule
+# inputs, outputs and params. Rule files call these and spell no path or Python of their own.
 import json
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from shrinksim import config as study
-from shrinksim.engine import resolve_engine
+from shrinksim import design, settings
+from shrinksim.engines import resolve_engine
+from shrinksim.sbc import design as sbc_design
+from shrinksim.userdata import design as userdata_design
+from shrinksim.userdata import load as userdata_load
 
 min_version("9.0")
 
@@ -13,64 +19,109 @@ report: "../report/workflow.rst"
 
 
 # One line per problem, naming the key, before any job runs; then the catalogue's check.
-study.check(
+settings.check(
     config,
-    study.load_yaml(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+    settings.load_yaml(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
 )
 validate(config, "../schemas/config.schema.yaml")
+if config.get("data"):
+    # Raises naming the file, row and column: no job runs on bad data.
+    userdata_load.check(config)
 
 ENGINE = resolve_engine(config["engine"])
-FIT_CELLS = study.fit_cells(config)
-MODEL_FITS = study.model_fits(config)
-BATCHES = study.batches(config)
 
 
 wildcard_constraints:
-    datacell=r"n~\d+/groups~\d+/(tau|p_sd)~[^/]+",
-    prior=r"[^/]+",
-    model="|".join(study.MODELS),
-    batch=r"\d+",
-    program=r"[a-z_]+",
+    **design.WILDCARDS,
 
 
-def fit_outputs(kind):
-    """Every fit job's `kind` table (groups, fits or draws) in the grid."""
-    return [
-        f"results/fits/{cell.path}/batch~{batch}/{kind}.parquet"
-        for cell in FIT_CELLS
-        for batch in range(len(BATCHES))
-    ]
+def result(template, **fields):
+    """The result path of a template of shrinksim.design, with ``fields`` filled in."""
+    return design.result_path(template, **fields)
 
 
-def fit_job_outputs(kind):
-    """A fit job's `kind` tables: one per (prior, model) of its data cell and batch."""
-    return [
-        f"results/fits/{{datacell}}/prior~{prior}/model~{model}/batch~{{batch}}/{kind}.parquet"
-        for prior, model in MODEL_FITS
-    ]
+def log(job):
+    """The log file of ``job`` (rule name and wildcards)."""
+    return result(design.LOG, job=job)
 
 
-def fit_job_cells(datacell):
-    """The fit cells (paths) of a fit job, in the order of `fit_job_outputs`."""
-    data = study.DataCell.from_path(datacell)
-    return [study.FitCell(data, prior, model).path for prior, model in MODEL_FITS]
+def benchmark(job):
+    """The benchmark record (wall time, peak RSS) of ``job``."""
+    return result(design.BENCHMARK, job=job)
 
 
-def fit_job_settings():
-    """What a study fit job's numbers depend on, besides its data: every prior of the grid."""
-    settings = sampling_settings()
-    settings["priors"] = {
-        prior: config["priors"][prior] for prior in config["grid"]["prior"]
-    }
-    return json.dumps(settings, sort_keys=True)
+def figure(name, category, caption=None):
+    """A figure's PNG, marked for the report with its caption workflow/report/{name}.rst."""
+    return report(
+        result(design.FIGURE, name=name, ext="png"),
+        caption=f"../report/{caption or name}.rst",
+        category=category,
+    )
 
 
-def fit_settings(prior):
-    """What a one-prior fit job's numbers depend on, besides its data (a change reruns it)."""
-    settings = sampling_settings()
-    if prior != study.NO_PRIOR:
-        settings["tau_prior"] = config["priors"][prior]
-    return json.dumps(settings, sort_keys=True)
+def svg(name):
+    """A figure's SVG copy."""
+    return result(design.FIGURE, name=name, ext="svg")
+
+
+def page(name, category, caption=None):
+    """A report page (HTML) with its caption."""
+    return report(
+        result(design.REPORT_PAGE, name=name),
+        caption=f"../report/{caption or name}.rst",
+        category=category,
+    )
+
+
+def compiled(program):
+    """The compiled-model file of ``program`` for the study's engine."""
+    return result(design.COMPILED, engine=ENGINE, program=program)
+
+
+def model_compiled(wildcards):
+    """The compiled program of model ``wildcards.model``."""
+    return compiled(design.STAN_PROGRAMS[wildcards.model])
+
+
+def grid_compiled():
+    """The compiled programs a study fit job needs: one per model of the grid."""
+    return sorted({compiled(design.STAN_PROGRAMS[m]) for m in config["grid"]["model"]})
+
+
+def fit_table(table):
+    """A fit job's ``table`` (groups, fits or draws); wildcards datacell and batch."""
+    return result(design.FIT_TABLE, table=table)
+
+
+def every_fit_table(table):
+    """Every fit job's ``table``: the reduce's inputs (it finds them by the design itself)."""
+    return design.fit_job_tables(config, table)
+
+
+def first_batch_table(table):
+    """Every data cell's first-batch ``table``: the figures' examples."""
+    return design.fit_job_tables(config, table, batches=[0])
+
+
+def summary(name):
+    """A single-file study table (per_fit, shrinkage, cells, measures, example_*)."""
+    return result(design.SUMMARY, name=name)
+
+
+def as_json(value):
+    """``value`` as JSON, keys sorted: a param whose change reruns the job."""
+    return json.dumps(value, sort_keys=True)
+
+
+def study_settings():
+    """What the reduces need to list a study's fit jobs."""
+    keys = ("grid", "simulation", "replicates", "batch_size")
+    return as_json({key: config[key] for key in keys})
+
+
+def simulate_settings():
+    """What simulated data depend on: the seed and the data settings."""
+    return as_json({"seed": config["seed"], "simulation": config["simulation"]})
 
 
 def sampling_settings():
@@ -78,17 +129,116 @@ def sampling_settings():
     return {key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")}
 
 
-def figure(name, category):
-    """A figure's PNG, marked for the report with its caption workflow/report/{name}.rst."""
-    return report(
-        f"results/figures/{name}.png",
-        caption=f"../report/{name}.rst",
-        category=category,
-    )
+def fit_job_settings():
+    """What a study fit job's numbers depend on, besides its data: its fits and priors."""
+    priors = {prior: config["priors"][prior] for prior in config["grid"]["prior"]}
+    return as_json(sampling_settings() | {"priors": priors, "fits": design.model_fits(config)})
 
 
-def fit_runtime(batch, minutes_per_fit=2):
-    """Wall-time minutes a fit job asks for: every attempt of every replicate of each of its
-    fits, plus start-up."""
-    fits = len(MODEL_FITS) * len(BATCHES[batch])
+def one_prior_settings(wildcards):
+    """What a fit under prior ``wildcards.prior`` depends on, besides its data."""
+    settings_ = sampling_settings()
+    if wildcards.prior != design.NO_PRIOR:
+        settings_["tau_prior"] = config["priors"][wildcards.prior]
+    return as_json(settings_)
+
+
+def batch_replicates(wildcards):
+    """The replicates of batch ``wildcards.batch``, comma-separated."""
+    return ",".join(map(str, design.replicate_batches(config)[int(wildcards.batch)]))
+
+
+def cpus(wildcards, threads):
+    """On SLURM: a CPU per thread."""
+    return threads
+
+
+def fit_runtime(wildcards, minutes_per_fit=2):
+    """Wall-time minutes a fit job asks for: every attempt of every replicate of each of
+    its fits, plus start-up."""
+    replicates = design.replicate_batches(config)[int(wildcards.batch)]
+    fits = len(design.model_fits(config)) * len(replicates)
     return 10 + minutes_per_fit * fits * config["retry"]["max_attempts"]
+
+
+def sbc_job_settings(wildcards):
+    """What an SBC job's numbers depend on."""
+    return sbc_design.job_settings(config, wildcards.sbccell)
+
+
+def sbc_simulations(wildcards):
+    """The simulations of SBC batch ``wildcards.batch``, comma-separated."""
+    return ",".join(map(str, sbc_design.batches(config)[int(wildcards.batch)]))
+
+
+def sbc_outputs():
+    """What `snakemake calibration` builds (and `all`, with sbc.enabled)."""
+    return [result(design.SBC_TABLE, name="tests"), result(design.FIGURE, name="sbc_ecdf", ext="png")]
+
+
+def userdata_settings():
+    """What the your-data reduces need to list its fits."""
+    return as_json({key: config[key] for key in ("grid", "userdata", "batch_size")})
+
+
+def userdata_control():
+    """The control group option of userdata-prepare (empty when none is configured)."""
+    control = config["userdata"]["control"]
+    return "" if control is None else f"--control {json.dumps(str(control))}"
+
+
+def userdata_fits(table):
+    """The ``table`` of every fit of the user's data."""
+    return userdata_design.fit_files(config, table, design.RESULTS)
+
+
+def userdata_partial_draws():
+    """The draws of the partial-pooling fits of the user's data (one per prior)."""
+    return [
+        result(design.USERDATA_FIT, prior=prior, model="partial", table="draws")
+        for prior in config["grid"]["prior"]
+    ]
+
+
+def userdata_design_fits(table):
+    """The ``table`` of every design-matched fit job."""
+    return userdata_design.design_fit_files(config, table, design.RESULTS)
+
+
+def userdata_replicates(wildcards):
+    """The replicates of design-matched batch ``wildcards.batch``, comma-separated."""
+    count = int(config["userdata"]["replicates"])
+    return ",".join(map(str, design.batches(count, config["batch_size"])[int(wildcards.batch)]))
+
+
+def userdata_priors():
+    """The grid's priors as JSON (name -> prior text), for the hyperparameter figure."""
+    return as_json({prior: config["priors"][prior] for prior in config["grid"]["prior"]})
+
+
+def all_outputs():
+    """The default target: the study's tables, figures and report pages, plus your data's
+    and the calibration's when configured."""
+    outputs = [summary(name) for name in ("per_fit", "shrinkage", "cells", "measures")]
+    outputs += [result(design.FIGURE, name=name, ext="png") for name in design.FIGURES]
+    outputs += [result(design.REPORT_PAGE, name=name) for name in ("config", "software", "measures")]
+    if config.get("data"):
+        outputs.append(result(design.USERDATA_FIGURE, name="summary.html"))
+    if config["sbc"]["enabled"]:
+        outputs += sbc_outputs()
+    return outputs
+
+
+def config_json():
+    """The configuration the study runs with, in its own key order (the report shows it)."""
+    return json.dumps(config)
+
+
+def sbc_settings():
+    """What the SBC reduce needs to list its rank tables."""
+    return as_json({"sbc": config["sbc"]})
+
+
+def userdata_quantiles():
+    """The tau quantiles of the design-matched study, comma-separated."""
+    return ",".join(map(str, config["userdata"]["tau_quantiles"]))

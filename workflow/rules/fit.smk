@@ -3,9 +3,9 @@ rule compile_model:
         stan="stan/{program}.stan",
         included="stan/prior.stanfunctions",
     output:
-        f"results/models/{ENGINE}/{{program}}.json",
+        result(design.COMPILED, engine=ENGINE),
     log:
-        "results/logs/compile/{program}.log",
+        log("compile/{program}"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
@@ -20,39 +20,34 @@ rule compile_model:
 
 
 # One job per data cell and batch of replicates fits every (prior, model) of the grid, so
-# process start-up and imports are paid once for all of them.
+# process start-up and imports are paid once for all of them; one table of each kind holds
+# all its fits.
 rule fit:
     input:
-        data="results/data/{datacell}/batch~{batch}.parquet",
-        compiled=sorted(
-            {
-                f"results/models/{ENGINE}/{study.STAN_PROGRAMS[model]}.json"
-                for model in config["grid"]["model"]
-            }
-        ),
+        data=result(design.DATA),
+        compiled=grid_compiled(),
     output:
-        groups=fit_job_outputs("groups"),
-        fits=fit_job_outputs("fits"),
-        draws=fit_job_outputs("draws"),
+        groups=fit_table("groups"),
+        fits=fit_table("fits"),
+        draws=fit_table("draws"),
     log:
-        "results/logs/fit/{datacell}/batch~{batch}.log",
+        log("fit/{datacell}/batch={batch}"),
     benchmark:
-        "results/benchmarks/fit/{datacell}/batch~{batch}.tsv"
+        benchmark("fit/{datacell}/batch={batch}")
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
     resources:
         # On SLURM: a CPU per thread (chains run in parallel up to `threads`; raise with
         # --set-threads fit=4) and minutes for every attempt of every fit in the job.
-        cpus_per_task=lambda wc, threads: threads,
+        cpus_per_task=cpus,
         mem_mb=1500,
-        runtime=lambda wc: fit_runtime(int(wc.batch)),
+        runtime=fit_runtime,
     params:
         settings=fit_job_settings(),
-        cells=lambda wc: fit_job_cells(wc.datacell),
         cache_dir=config["cache_dir"],
     shell:
-        "python -m shrinksim fit --settings {params.settings:q} --cells {params.cells}"
+        "python -m shrinksim fit --settings {params.settings:q} --cell {wildcards.datacell}"
         " --data {input.data} --compiled {input.compiled} --cache-dir {params.cache_dir}"
         " --threads {threads} --groups-out {output.groups} --fits-out {output.fits}"
         " --draws-out {output.draws} 2> {log}"

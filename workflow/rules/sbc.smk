@@ -1,21 +1,14 @@
 # Simulation-based calibration of the partial-pooling program (config `sbc:`; preset
 # config/sbc.yaml). `snakemake calibration` builds only these outputs.
-from shrinksim import sbc
-
-SBC_CELLS = sbc.cells(config)
-SBC_BATCHES = sbc.batches(config)
-SBC_OUTPUTS = ["results/sbc/tests.parquet", "results/figures/sbc_ecdf.png"]
 
 
 rule sbc_fit:
     input:
-        compiled=f"results/models/{ENGINE}/{sbc.PROGRAM}.json",
+        compiled=compiled(sbc_design.PROGRAM),
     output:
-        "results/sbc/fits/{sbccell}/batch~{batch}.parquet",
+        result(design.SBC_RANKS),
     log:
-        "results/logs/sbc/{sbccell}/batch~{batch}.log",
-    wildcard_constraints:
-        sbccell=r"n~\d+/groups~\d+/prior~[^/]+",
+        log("sbc/{sbccell}/batch={batch}"),
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
@@ -23,8 +16,8 @@ rule sbc_fit:
         mem_mb=1000,
         runtime=30,
     params:
-        settings=lambda wc: sbc.job_settings(config, wc.sbccell),
-        simulations=lambda wc: ",".join(map(str, SBC_BATCHES[int(wc.batch)])),
+        settings=sbc_job_settings,
+        simulations=sbc_simulations,
         cache_dir=config["cache_dir"],
     shell:
         "python -m shrinksim sbc-fit --settings {params.settings:q} --cell {wildcards.sbccell}"
@@ -34,26 +27,24 @@ rule sbc_fit:
 
 rule sbc_summarize:
     input:
-        [
-            f"results/sbc/fits/{cell.path}/batch~{batch}.parquet"
-            for cell in SBC_CELLS
-            for batch in range(len(SBC_BATCHES))
-        ],
+        sbc_design.rank_files(config),
     output:
-        ranks="results/sbc/ranks.parquet",
-        tests="results/sbc/tests.parquet",
+        ranks=result(design.SBC_TABLE, name="ranks"),
+        tests=result(design.SBC_TABLE, name="tests"),
     log:
-        "results/logs/sbc/summarize.log",
+        log("sbc/summarize"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
+        study=sbc_settings(),
+        results=design.RESULTS,
         alpha=config["sbc"]["alpha"],
     shell:
-        "python -m shrinksim sbc-summarize --ranks {input} --alpha {params.alpha}"
-        " --ranks-out {output.ranks} --tests-out {output.tests} 2> {log}"
+        "python -m shrinksim sbc-summarize --study {params.study:q} --results {params.results}"
+        " --alpha {params.alpha} --ranks-out {output.ranks} --tests-out {output.tests} 2> {log}"
 
 
 rule sbc_plot:
@@ -61,13 +52,9 @@ rule sbc_plot:
         ranks=rules.sbc_summarize.output.ranks,
         tests=rules.sbc_summarize.output.tests,
     output:
-        report(
-            "results/figures/sbc_ecdf.png",
-            caption="../report/sbc_ecdf.rst",
-            category="Calibration",
-        ),
+        figure("sbc_ecdf", "Calibration"),
     log:
-        "results/logs/sbc/plot.log",
+        log("sbc/plot"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
@@ -80,4 +67,4 @@ rule sbc_plot:
 
 rule calibration:
     input:
-        SBC_OUTPUTS,
+        sbc_outputs(),

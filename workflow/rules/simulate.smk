@@ -1,19 +1,16 @@
 rule simulate:
     output:
-        "results/data/{datacell}/batch~{batch}.parquet",
+        result(design.DATA),
     log:
-        "results/logs/simulate/{datacell}/batch~{batch}.log",
+        log("simulate/{datacell}/batch={batch}"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=1000,  # on SLURM the job's two snakemake processes count too
         runtime=5,
     params:
-        settings=json.dumps(
-            {"seed": config["seed"], "simulation": config["simulation"]},
-            sort_keys=True,
-        ),
-        replicates=lambda wc: ",".join(map(str, BATCHES[int(wc.batch)])),
+        settings=simulate_settings(),
+        replicates=batch_replicates,
     shell:
         "python -m shrinksim simulate --settings {params.settings:q} --cell {wildcards.datacell}"
         " --replicates {params.replicates} --out {output} 2> {log}"

@@ -1,42 +1,51 @@
+# The streaming reduce: it reads every fit job's tables, one job at a time, finding them by
+# the design (the command line names the results folder, not the files).
 rule summarize:
     input:
-        groups=fit_outputs("groups"),
-        fits=fit_outputs("fits"),
-        draws=fit_outputs("draws"),
+        groups=every_fit_table("groups"),
+        fits=every_fit_table("fits"),
+        draws=first_batch_table("draws"),
     output:
-        groups="results/summary/groups.parquet",
-        fits="results/summary/fits.parquet",
-        shrinkage="results/summary/shrinkage.parquet",
-        cells="results/summary/cells.parquet",
-        draws="results/summary/draws.parquet",
+        per_fit=summary("per_fit"),
+        shrinkage=summary("shrinkage"),
+        cells=summary("cells"),
+        example_groups=summary("example_groups"),
+        example_draws=summary("example_draws"),
     log:
-        "results/logs/summarize.log",
+        log("summarize"),
+    benchmark:
+        benchmark("summarize")
     conda:
         "../envs/shrinksim.yaml"
+    threads: 2  # fit jobs are read in parallel
     resources:
+        cpus_per_task=cpus,
         mem_mb=2000,
-        runtime=10,
+        runtime=30,
     params:
-        p0=config["simulation"]["p0"],
+        study=study_settings(),
+        results=design.RESULTS,
     shell:
-        "python -m shrinksim summarize --groups {input.groups} --fits {input.fits}"
-        " --draws {input.draws} --p0 {params.p0} --out-dir results/summary 2> {log}"
+        "python -m shrinksim summarize --study {params.study:q} --results {params.results}"
+        " --threads {threads} --per-fit-out {output.per_fit} --shrinkage-out {output.shrinkage}"
+        " --cells-out {output.cells} --example-groups-out {output.example_groups}"
+        " --example-draws-out {output.example_draws} 2> {log}"
 
 
 rule measures:
     input:
-        groups=rules.summarize.output.groups,
-        fits=rules.summarize.output.fits,
-        shrinkage=rules.summarize.output.shrinkage,
+        per_fit=rules.summarize.output.per_fit,
     output:
-        parquet="results/summary/measures.parquet",
+        parquet=summary("measures"),
         csv=report(
-            "results/summary/measures.csv",
+            result(design.MEASURES_CSV),
             caption="../report/measures_csv.rst",
             category="Tables and setup",
         ),
     log:
-        "results/logs/measures.log",
+        log("measures"),
+    benchmark:
+        benchmark("measures")
     conda:
         "../envs/shrinksim.yaml"
     resources:
@@ -46,6 +55,5 @@ rule measures:
         p0=config["simulation"]["p0"],
         chains=config["sampler"]["chains"],
     shell:
-        "python -m shrinksim measures --groups {input.groups} --fits {input.fits}"
-        " --shrinkage {input.shrinkage} --p0 {params.p0} --chains {params.chains}"
-        " --out {output.parquet} --csv {output.csv} 2> {log}"
+        "python -m shrinksim measures --per-fit {input.per_fit} --p0 {params.p0}"
+        " --chains {params.chains} --out {output.parquet} --csv {output.csv} 2> {log}"

@@ -1,65 +1,22 @@
-# Your data (issue 5): fit the user's groups under each prior, then a design-matched
-# simulation at their exact group sizes and a what-if over scaled sizes. Included only when
-# `data` is set; the file is checked here, before any job runs.
-import os
-import shlex
-
-from shrinksim import userdata as ud
-
-USERDATA = config["userdata"]
-_problems = ud.config_problems(config)
-if _problems:
-    raise study.ConfigError("invalid configuration:\n  " + "\n  ".join(_problems))
-# Raises UserDataError naming the file, row and column: no job runs on bad data.
-ud.load(config["data"], control=USERDATA["control"])
-
-UD = "results/userdata"
-UD_PRIORS = config["grid"]["prior"]
-UD_FITS = [(p, "partial") for p in UD_PRIORS] + [
-    (study.NO_PRIOR, m) for m in ("none", "complete") if m in config["grid"]["model"]
-]
-UD_SCALES = [f"{float(s):g}" for s in USERDATA["scale"]]
-UD_TAUS = list(range(len(USERDATA["tau_quantiles"])))
-UD_BATCHES = study.batches(
-    {"replicates": USERDATA["replicates"], "batch_size": config["batch_size"]}
-)
-# groups, fits and draws tables of every fit of the user's data
-UD_FIT_FILES = {
-    kind: [f"{UD}/fit/prior~{p}/model~{m}/{kind}.parquet" for p, m in UD_FITS]
-    for kind in ("groups", "fits", "draws")
-}
-UD_CELLS = [
-    f"{UD}/design/scale~{s}/tau~{k}/prior~{p}/batch~{b}"
-    for s in UD_SCALES
-    for k in UD_TAUS
-    for p in UD_PRIORS
-    for b in range(len(UD_BATCHES))
-]
-
-
-wildcard_constraints:
-    scale=r"[0-9.]+(e[+-]?\d+)?",
-    tauk=r"\d+",
+# Your data (docs/your-data.md): fit the user's groups under each prior, then a
+# design-matched simulation at their exact group sizes and a what-if over scaled sizes.
+# Included only when `data` is set; common.smk checks the file before any job runs.
 
 
 rule userdata_prepare:
     input:
         config["data"],
     output:
-        f"{UD}/data.parquet",
+        result(design.USERDATA_DATA),
     log:
-        "results/logs/userdata/prepare.log",
+        log("userdata/prepare"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        control=(
-            ""
-            if USERDATA["control"] is None
-            else f"--control {shlex.quote(str(USERDATA['control']))}"
-        ),
+        control=userdata_control(),
     shell:
         "python -m shrinksim userdata-prepare --data {input:q} {params.control}"
         " --out {output} 2> {log}"
@@ -68,13 +25,13 @@ rule userdata_prepare:
 rule userdata_fit:
     input:
         data=rules.userdata_prepare.output[0],
-        compiled=lambda wc: f"results/models/{ENGINE}/{study.STAN_PROGRAMS[wc.model]}.json",
+        compiled=model_compiled,
     output:
-        groups=f"{UD}/fit/prior~{{prior}}/model~{{model}}/groups.parquet",
-        fits=f"{UD}/fit/prior~{{prior}}/model~{{model}}/fits.parquet",
-        draws=f"{UD}/fit/prior~{{prior}}/model~{{model}}/draws.parquet",
+        groups=result(design.USERDATA_FIT, table="groups"),
+        fits=result(design.USERDATA_FIT, table="fits"),
+        draws=result(design.USERDATA_FIT, table="draws"),
     log:
-        "results/logs/userdata/fit/prior~{prior}/model~{model}.log",
+        log("userdata/fit/prior={prior}/model={model}"),
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
@@ -82,7 +39,7 @@ rule userdata_fit:
         mem_mb=1500,
         runtime=30,
     params:
-        settings=lambda wc: fit_settings(wc.prior),
+        settings=one_prior_settings,
         cache_dir=config["cache_dir"],
     shell:
         "python -m shrinksim userdata-fit --settings {params.settings:q} --prior {wildcards.prior}"
@@ -94,18 +51,18 @@ rule userdata_fit:
 rule userdata_design:
     input:
         data=rules.userdata_prepare.output[0],
-        draws=[f"{UD}/fit/prior~{p}/model~partial/draws.parquet" for p in UD_PRIORS],
+        draws=userdata_partial_draws(),
     output:
-        f"{UD}/design/points.parquet",
+        result(design.USERDATA_POINTS),
     log:
-        "results/logs/userdata/design.log",
+        log("userdata/design"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     params:
-        quantiles=",".join(map(str, USERDATA["tau_quantiles"])),
+        quantiles=userdata_quantiles(),
     shell:
         "python -m shrinksim userdata-design --data {input.data} --draws {input.draws}"
         " --quantiles {params.quantiles} --out {output} 2> {log}"
@@ -116,9 +73,9 @@ rule userdata_simulate:
         data=rules.userdata_prepare.output[0],
         design=rules.userdata_design.output[0],
     output:
-        f"{UD}/design/scale~{{scale}}/tau~{{tauk}}/batch~{{batch}}.parquet",
+        result(design.USERDATA_SIMULATED),
     log:
-        "results/logs/userdata/simulate/scale~{scale}/tau~{tauk}/batch~{batch}.log",
+        log("userdata/simulate/scale={scale}/tau={tauk}/batch={batch}"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
@@ -126,7 +83,7 @@ rule userdata_simulate:
         runtime=5,
     params:
         seed=config["seed"],
-        replicates=lambda wc: ",".join(map(str, UD_BATCHES[int(wc.batch)])),
+        replicates=userdata_replicates,
     shell:
         "python -m shrinksim userdata-simulate --seed {params.seed} --data {input.data}"
         " --design {input.design} --scale {wildcards.scale} --tau-index {wildcards.tauk}"
@@ -137,12 +94,12 @@ rule userdata_design_fit:
     input:
         data=rules.userdata_simulate.output[0],
         design=rules.userdata_design.output[0],
-        compiled=f"results/models/{ENGINE}/{study.STAN_PROGRAMS['partial']}.json",
+        compiled=compiled(design.STAN_PROGRAMS["partial"]),
     output:
-        groups=f"{UD}/design/scale~{{scale}}/tau~{{tauk}}/prior~{{prior}}/batch~{{batch}}/groups.parquet",
-        fits=f"{UD}/design/scale~{{scale}}/tau~{{tauk}}/prior~{{prior}}/batch~{{batch}}/fits.parquet",
+        groups=result(design.USERDATA_DESIGN_FIT, table="groups"),
+        fits=result(design.USERDATA_DESIGN_FIT, table="fits"),
     log:
-        "results/logs/userdata/design/scale~{scale}/tau~{tauk}/prior~{prior}/batch~{batch}.log",
+        log("userdata/design/scale={scale}/tau={tauk}/prior={prior}/batch={batch}"),
     conda:
         "../envs/shrinksim.yaml"
     threads: 1
@@ -150,7 +107,7 @@ rule userdata_design_fit:
         mem_mb=1000,
         runtime=30,
     params:
-        settings=lambda wc: fit_settings(wc.prior),
+        settings=one_prior_settings,
         cache_dir=config["cache_dir"],
     shell:
         "python -m shrinksim userdata-design-fit --settings {params.settings:q}"
@@ -160,94 +117,103 @@ rule userdata_design_fit:
         " --fits-out {output.fits} 2> {log}"
 
 
+# Reads every fit of your data and every design-matched fit, finding them by the design.
 rule userdata_summarize:
     input:
-        groups=UD_FIT_FILES["groups"],
-        fits=UD_FIT_FILES["fits"],
+        groups=userdata_fits("groups"),
+        fits=userdata_fits("fits"),
         design=rules.userdata_design.output[0],
-        design_groups=[f"{cell}/groups.parquet" for cell in UD_CELLS],
-        design_fits=[f"{cell}/fits.parquet" for cell in UD_CELLS],
+        design_groups=userdata_design_fits("groups"),
+        design_fits=userdata_design_fits("fits"),
     output:
-        groups=f"{UD}/summary/groups.parquet",
-        fits=f"{UD}/summary/fits.parquet",
-        design_fits=f"{UD}/summary/design_fits.parquet",
-        design_cells=f"{UD}/summary/design_cells.parquet",
-        whatif=f"{UD}/summary/whatif.parquet",
+        groups=result(design.USERDATA_SUMMARY, name="groups"),
+        fits=result(design.USERDATA_SUMMARY, name="fits"),
+        design_fits=result(design.USERDATA_SUMMARY, name="design_fits"),
+        design_cells=result(design.USERDATA_SUMMARY, name="design_cells"),
+        whatif=result(design.USERDATA_SUMMARY, name="whatif"),
     log:
-        "results/logs/userdata/summarize.log",
+        log("userdata/summarize"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        target=USERDATA["target"],
-        out_dir=lambda wc, output: os.path.dirname(output.groups),
+        study=userdata_settings(),
+        results=design.RESULTS,
+        target=config["userdata"]["target"],
     shell:
-        "python -m shrinksim userdata-summarize --groups {input.groups} --fits {input.fits}"
-        " --design {input.design} --design-groups {input.design_groups}"
-        " --design-fits {input.design_fits} --target {params.target}"
-        " --out-dir {params.out_dir} 2> {log}"
+        "python -m shrinksim userdata-summarize --study {params.study:q}"
+        " --results {params.results} --design {input.design} --target {params.target}"
+        " --groups-out {output.groups} --fits-out {output.fits}"
+        " --design-fits-out {output.design_fits} --design-cells-out {output.design_cells}"
+        " --whatif-out {output.whatif} 2> {log}"
 
 
 rule userdata_plot:
     input:
-        summary=rules.userdata_summarize.output,
         data=rules.userdata_prepare.output[0],
         design=rules.userdata_design.output[0],
-        draws=UD_FIT_FILES["draws"],
+        groups=rules.userdata_summarize.output.groups,
+        fits=rules.userdata_summarize.output.fits,
+        design_cells=rules.userdata_summarize.output.design_cells,
+        whatif=rules.userdata_summarize.output.whatif,
+        draws=userdata_fits("draws"),
     output:
         summary=report(
-            f"{UD}/figures/summary.html",
+            result(design.USERDATA_FIGURE, name="summary.html"),
             caption="../report/userdata_summary.rst",
             category="Your data",
         ),
         estimates=report(
-            f"{UD}/figures/estimate_vs_observed.png",
+            result(design.USERDATA_FIGURE, name="estimate_vs_observed.png"),
             caption="../report/userdata_estimates.rst",
             category="Your data",
         ),
         densities=report(
-            f"{UD}/figures/group_densities.png",
+            result(design.USERDATA_FIGURE, name="group_densities.png"),
             caption="../report/userdata_densities.rst",
             category="Your data",
         ),
         hyperparameters=report(
-            f"{UD}/figures/tau_mu.png",
+            result(design.USERDATA_FIGURE, name="tau_mu.png"),
             caption="../report/userdata_hyperparameters.rst",
             category="Your data",
         ),
         design=report(
-            f"{UD}/figures/design_matched.png",
+            result(design.USERDATA_FIGURE, name="design_matched.png"),
             caption="../report/userdata_design.rst",
             category="Your data",
         ),
         whatif=report(
-            f"{UD}/figures/whatif.png",
+            result(design.USERDATA_FIGURE, name="whatif.png"),
             caption="../report/userdata_whatif.rst",
             category="Your data",
         ),
     log:
-        "results/logs/userdata/plot.log",
+        log("userdata/plot"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        summary_dir=lambda wc, input: os.path.dirname(input.summary[0]),
-        priors=json.dumps({p: config["priors"][p] for p in UD_PRIORS}),
-        show_groups=USERDATA["show_groups"],
-        target=USERDATA["target"],
+        study=userdata_settings(),
+        results=design.RESULTS,
+        priors=userdata_priors(),
+        show_groups=config["userdata"]["show_groups"],
+        target=config["userdata"]["target"],
         source=config["data"],
     shell:
-        "python -m shrinksim userdata-plot --summary-dir {params.summary_dir}"
-        " --data {input.data} --design {input.design} --draws {input.draws}"
-        " --priors {params.priors:q} --show-groups {params.show_groups}"
-        " --target {params.target} --source {params.source:q}"
-        " --estimates {output.estimates} --densities {output.densities}"
-        " --hyperparameters {output.hyperparameters} --design-figure {output.design}"
-        " --whatif {output.whatif} --summary {output.summary} 2> {log}"
+        "python -m shrinksim userdata-plot --study {params.study:q} --results {params.results}"
+        " --data {input.data} --design {input.design} --groups {input.groups}"
+        " --fits {input.fits} --design-cells {input.design_cells}"
+        " --whatif-table {input.whatif} --priors {params.priors:q}"
+        " --show-groups {params.show_groups} --target {params.target}"
+        " --source {params.source:q} --estimates {output.estimates}"
+        " --densities {output.densities} --hyperparameters {output.hyperparameters}"
+        " --design-figure {output.design} --whatif {output.whatif}"
+        " --summary {output.summary} 2> {log}"
 
 
 rule userdata:

@@ -1,9 +1,10 @@
-"""Figures and the summary page of the user-data analysis (report category "Your data")."""
+"""Figures of the user-data analysis (report category "Your data"): estimates against
+observed proportions, posterior densities of some groups, the hyperparameters, the
+design-matched shrinkage and the what-if curve."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -14,40 +15,20 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
 from scipy.special import expit  # noqa: E402
 
-from shrinksim.config import Prior, parse_prior  # noqa: E402
-from shrinksim.plot import save  # noqa: E402
-from shrinksim.summarize import theory_shrinkage  # noqa: E402
-from shrinksim.tables import write_atomic  # noqa: E402
-
-BASELINES = {"none": "no pooling", "complete": "complete pooling"}
-
-
-def fit_label(prior: str, model: str) -> str:
-    """Legend label of a fit."""
-    return f"partial, prior {prior}" if model == "partial" else BASELINES[model]
+from shrinksim.figures import fit_label, save  # noqa: E402
+from shrinksim.priors import parse_prior  # noqa: E402
+from shrinksim.shrinkage import theory_shrinkage  # noqa: E402
+from shrinksim.userdata.page import summary_page  # noqa: E402
+from shrinksim.userdata.study import whatif_text  # noqa: E402
 
 
 def _fits_in_order(fits: pd.DataFrame) -> list[tuple[str, str]]:
+    """(prior, model) of every fit in ``fits``: partial pooling by prior, then the baselines."""
     order = {"partial": 0, "none": 1, "complete": 2}
     keys = fits[["prior", "model"]].drop_duplicates().itertuples(index=False)
     return sorted(((p, m) for p, m in keys), key=lambda k: (order[k[1]], k[0]))
-
-
-def half_prior_pdf(prior: Prior, x: np.ndarray) -> np.ndarray:
-    """Density of a prior on tau >= 0 (the distribution truncated to [0, inf))."""
-    a = prior.args
-    if prior.family == "student_t":
-        dist = stats.t(a[0], loc=a[1], scale=a[2])
-    elif prior.family == "normal":
-        dist = stats.norm(loc=a[0], scale=a[1])
-    elif prior.family == "cauchy":
-        dist = stats.cauchy(loc=a[0], scale=a[1])
-    else:
-        return stats.expon(scale=1 / a[0]).pdf(x)
-    return dist.pdf(x) / dist.sf(0.0)
 
 
 def estimates(groups: pd.DataFrame, fits: pd.DataFrame, path: str | Path) -> None:
@@ -90,7 +71,7 @@ def estimates(groups: pd.DataFrame, fits: pd.DataFrame, path: str | Path) -> Non
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_title(
-            f"{fit_label(prior, model)}\nshrinkage factor {fit['shrinkage']:.2f}", fontsize=10
+            f"{fit_label(model, prior)}\nshrinkage factor {fit['shrinkage']:.2f}", fontsize=10
         )
         ax.set_xlabel("observed proportion y / n")
         ax.set_ylabel("posterior median of p")
@@ -130,7 +111,9 @@ def densities(draws: pd.DataFrame, data: pd.DataFrame, count: int, path: str | P
             p = expit(part[f"theta[{pos + 1}]"].to_numpy())
             ls = "-" if key[1] == "partial" else "--"
             if np.ptp(p) > 0:
-                sns.kdeplot(x=p, ax=ax, color=palette[key], ls=ls, label=fit_label(*key), cut=0)
+                sns.kdeplot(
+                    x=p, ax=ax, color=palette[key], ls=ls, label=fit_label(key[1], key[0]), cut=0
+                )
         ax.axvline(row["y"] / row["n"], color="black", linewidth=1, label="observed")
         partial = draws[draws["model"] == "partial"]
         if len(partial):
@@ -158,13 +141,13 @@ def hyperparameters(draws: pd.DataFrame, priors: Mapping[str, str], path: str | 
     x = np.linspace(0, top, 300)
     for key in keys:
         part = draws[(draws["prior"] == key[0]) & (draws["model"] == key[1])]
-        label = fit_label(*key)
+        label = fit_label(key[1], key[0])
         if key[1] == "partial":
             sns.kdeplot(x=part["tau"], ax=left, color=palette[key], label=label, cut=0)
             prior = parse_prior(priors[key[0]], f"priors.{key[0]}")
             left.plot(
                 x,
-                half_prior_pdf(prior, x),
+                prior.half_density(x),
                 color=palette[key],
                 ls="--",
                 lw=0.9,
@@ -304,117 +287,10 @@ def whatif(
         mid = answer.sort_values(["tau_index", "prior"]).iloc[len(answer) // 2]
         ax.set_title(
             f"What if: n per group for shrinkage {target:g} at tau = {mid['tau']:.2f} "
-            f"(prior {mid['prior']}):\n{_n_text(mid)}",
+            f"(prior {mid['prior']}):\n{whatif_text(mid)}",
             fontsize=9,
         )
     save(fig, path)
-
-
-def _n_text(row: pd.Series) -> str:
-    """The what-if answer of one row of :data:`shrinksim.userdata.WHATIF`, in words."""
-    if row["n_simulated_how"] == "interpolated":
-        sim = f"~{row['n_simulated']:.0f} simulated"
-    elif row["n_simulated_how"] == "at most":
-        sim = f"at most {row['n_simulated']:.0f} simulated (the smallest design is below it)"
-    else:
-        sim = "not reached by the largest simulated design"
-    return f"{sim}, ~{row['n_theory']:.0f} by the normal approximation"
-
-
-def _table(frame: pd.DataFrame, floats: str = "{:.3g}") -> str:
-    return frame.to_html(index=False, float_format=floats.format, na_rep="–", border=0)
-
-
-def summary_page(
-    data: pd.DataFrame,
-    fits: pd.DataFrame,
-    cells: pd.DataFrame,
-    answer: pd.DataFrame,
-    source: str,
-    path: str | Path,
-) -> None:
-    """One HTML page: the data, every fit (estimates and diagnostics), the design-matched
-    shrinkage at the user's sizes, and the what-if answer."""
-    treat = data[~data["is_control"]]
-    control = data[data["is_control"]]
-    overview = pd.DataFrame(
-        {
-            "file": [source],
-            "groups": [len(treat)],
-            "control group": [
-                f"{control['group'].iloc[0]} (n = {control['n'].iloc[0]})"
-                if len(control)
-                else "none"
-            ],
-            "outcomes": [int(data["n"].sum())],
-            "n per group (min / median / max)": [
-                f"{treat['n'].min()} / {treat['n'].median():g} / {treat['n'].max()}"
-            ],
-            "observed proportion": [f"{data['y'].sum() / data['n'].sum():.3f}"],
-        }
-    )
-    shown = fits.assign(
-        fit=[fit_label(p, m) for p, m in zip(fits["prior"], fits["model"], strict=True)],
-        tau=[
-            f"{m:.3g} [{a:.3g}, {b:.3g}]" if not np.isnan(m) else "–"
-            for m, a, b in zip(fits["tau_median"], fits["tau_q025"], fits["tau_q975"], strict=True)
-        ],
-        pooled_p=expit(fits["mu_median"]),
-    )[
-        [
-            "fit",
-            "status",
-            "tau",
-            "pooled_p",
-            "shrinkage",
-            "shrinkage_ratio",
-            "divergences",
-            "rhat_max",
-            "ess_bulk_min",
-            "ess_tail_min",
-            "ebfmi_min",
-            "message",
-        ]
-    ]
-    here = cells[cells["scale"] == 1.0][
-        [
-            "prior",
-            "quantile",
-            "tau",
-            "n_mean",
-            "fits_ok",
-            "shrinkage_mean",
-            "shrinkage_mcse",
-            "shrinkage_theory",
-            "rmse_posterior",
-            "rmse_observed",
-            "coverage95",
-        ]
-    ]
-    target = float(answer["target"].iloc[0]) if len(answer) else float("nan")
-    lines = []
-    for _, row in answer.iterrows():
-        lines.append(
-            f"<li>prior {html.escape(row['prior'])}, tau = {row['tau']:.3g} (posterior "
-            f"q{row['quantile']:g}): {html.escape(_n_text(row))} (now {row['n_now']:.0f})</li>"
-        )
-    page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Your data</title>
-<style>body{{font-family:sans-serif;font-size:13px}} table{{border-collapse:collapse}}
-td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}</style></head><body>
-<h2>Your data</h2>{_table(overview)}
-<h2>Fits</h2>
-<p>tau: posterior median [95 % interval]. shrinkage: 1 - slope of posterior mean on observed
-log-odds over the treatment groups (0 none, 1 complete pooling). Diagnostics: divergent
-transitions, max R-hat (&lt; 1.01 is good), min bulk/tail ESS, min E-BFMI (&gt; 0.3).</p>
-{_table(shown)}
-<h2>Expected shrinkage at your group sizes (design-matched simulation)</h2>
-{_table(here)}
-<h2>What if: mean outcomes per treatment group for shrinkage {target:g}</h2>
-<ul>{"".join(lines)}</ul>
-</body></html>
-"""
-    write_atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
 
 
 def all_figures(
@@ -440,6 +316,3 @@ def all_figures(
     design(cells, fits, points, out["design"])
     whatif(cells, answer, points, target, out["whatif"])
     summary_page(data, fits, cells, answer, source, out["summary"])
-
-
-__all__: Sequence[str] = ["all_figures", "half_prior_pdf", "pick_groups"]

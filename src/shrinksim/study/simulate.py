@@ -1,4 +1,4 @@
-"""Simulate binomial group data: the forum scenario, generalised.
+"""Simulate the grid study's binomial group data: the forum scenario, generalised.
 
 Group 0 is the control group (when ``simulation.control.n > 0``); groups 1..G are treatments with
 n_g = max(1, floor(Normal(n, n_sd))) outcomes and y_g ~ Binomial(n_g, p_g), where either
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from shrinksim.config import DataCell, n_sd, seed_sequence
+from shrinksim.design import DataCell, n_sd, seed_sequence
 
 
 def group_sizes(rng: np.random.Generator, mean: float, sd: float, groups: int) -> np.ndarray:
@@ -26,7 +26,7 @@ def group_sizes(rng: np.random.Generator, mean: float, sd: float, groups: int) -
 def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.DataFrame:
     """One data set (rows: control group, then treatment groups) for (cell, replicate)."""
     data = config["simulation"]
-    rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.path, replicate))
+    rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.key, replicate))
     n = group_sizes(rng, cell.n, n_sd(config, cell.n), cell.groups)
     control = data["control"]
     frame = simulate_groups(
@@ -105,10 +105,3 @@ def simulate_batch(
 ) -> pd.DataFrame:
     """Data sets of several replicates, stacked."""
     return pd.concat([simulate(config, cell, r) for r in replicates], ignore_index=True)
-
-
-def outcomes(groups: pd.DataFrame) -> pd.DataFrame:
-    """Per-outcome (bernoulli) form of one data set: one row per outcome, ``group`` and ``y``."""
-    n, y = groups["n"].to_numpy(), groups["y"].to_numpy()
-    ones = np.concatenate([np.arange(k) < s for k, s in zip(n, y, strict=True)])
-    return pd.DataFrame({"group": np.repeat(groups["group"].to_numpy(), n), "y": ones.astype(int)})

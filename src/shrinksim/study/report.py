@@ -1,5 +1,5 @@
-"""Pages of the Snakemake report besides the figures: the configuration used, the software
-versions and the measures table (each a small self-contained HTML file)."""
+"""Pages of the grid study's Snakemake report besides the figures: the configuration used,
+the software versions and the measures table (each a small self-contained HTML file)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from shrinksim.engine import find_cmdstan
+from shrinksim.pages import page
 
 PACKAGES = (
     "shrinksim",
@@ -28,21 +28,6 @@ PACKAGES = (
     "cmdstanpy",
 )
 """Python packages whose versions the report lists."""
-
-_STYLE = (
-    "<style>body{font-family:sans-serif;font-size:13px}"
-    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-    "text-align:right}th{background:#eee}td:first-child,th:first-child{text-align:left}"
-    "caption{text-align:left;font-weight:bold;padding:8px 0}</style>"
-)
-
-
-def page(title: str, body: str) -> str:
-    """A standalone HTML page."""
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"{_STYLE}</head><body><h2>{html.escape(title)}</h2>{body}</body></html>\n"
-    )
 
 
 def config_page(config: Mapping[str, Any]) -> str:
@@ -62,6 +47,8 @@ def software(engines: Iterable[str]) -> dict[str, str]:
     engines = sorted(set(engines))
     versions["engines used"] = ", ".join(engines) or "none"
     if "cmdstanpy" in engines:
+        from shrinksim.engines import find_cmdstan  # the engine layer only when needed
+
         versions["CmdStan"] = str(find_cmdstan() or "not found")
     return versions
 

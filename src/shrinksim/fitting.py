@@ -1,33 +1,25 @@
-"""Fit simulated data sets with Stan and reduce each fit to summaries and diagnostics.
+"""Fit one data set with Stan and reduce the fit to summaries and diagnostics (every study).
 
-A fitting job handles one fit cell and a batch of replicates in one process, with one
-loaded engine. A failing fit never stops the batch: it is recorded with ``status`` and
-``message``. Retry policy: a fit with divergent transitions is refitted with
-``retry.adapt_delta`` (same seed) until ``retry.max_attempts`` attempts are used; a fit
-still divergent after that is kept with status ``divergent``; a fit whose sampler raised
-is kept with status ``error`` and no estimates.
+A failing fit never raises: it is recorded with ``status`` and ``message``. Retry policy: a
+fit with divergent transitions is refitted with ``retry.adapt_delta`` (same seed) until
+``retry.max_attempts`` attempts are used; a fit still divergent after that is kept with
+status ``divergent``; a fit whose sampler raised is kept with status ``error`` and no
+estimates.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shrinksim import diagnostics, tables
-from shrinksim.config import (
-    STAN_PROGRAMS,
-    FitCell,
-    Prior,
-    parse_prior,
-    seed_sequence,
-    stan_seed,
-)
-from shrinksim.engine import Draws, Engine, SamplerSettings, SamplingError
+from shrinksim import diagnostics
+from shrinksim.design import STAN_PROGRAMS, FitCell, stan_seed
+from shrinksim.engines import CompiledModel, Draws, Engine, SamplerSettings, SamplingError
+from shrinksim.priors import Prior, parse_prior
 
 QUANTILES = {
     "median": 0.5,
@@ -40,25 +32,18 @@ QUANTILES = {
 }
 """Posterior quantiles kept per quantity: the central 50, 90 and 95 % intervals and the median."""
 
-DRAW_GROUPS = 12
-"""Treatment groups whose thinned posterior draws are kept (first replicate of a partial fit job)."""
-
-DRAWS_KEPT = 200
-"""Thinned draws kept per group: evenly spaced over the pooled chains."""
-
-
-class FitBatch(NamedTuple):
-    """The tables of one fit job (schemas GROUPS, FITS and DRAWS of :mod:`shrinksim.tables`)."""
-
-    groups: pd.DataFrame
-    fits: pd.DataFrame
-    draws: pd.DataFrame
-
 
 def expit(x: np.ndarray) -> np.ndarray:
     """Inverse logit, in numpy: a fitting job does not import scipy (0.3 s per job)."""
     with np.errstate(over="ignore"):  # exp(-x) = inf for x < -709 gives 0, as it should
         return 1.0 / (1.0 + np.exp(-x))
+
+
+def outcomes(groups: pd.DataFrame) -> pd.DataFrame:
+    """Per-outcome (bernoulli) form of one data set: one row per outcome, ``group`` and ``y``."""
+    n, y = groups["n"].to_numpy(), groups["y"].to_numpy()
+    ones = np.concatenate([np.arange(k) < s for k, s in zip(n, y, strict=True)])
+    return pd.DataFrame({"group": np.repeat(groups["group"].to_numpy(), n), "y": ones.astype(int)})
 
 
 def stan_data(
@@ -67,8 +52,6 @@ def stan_data(
     """Stan data for ``program`` from one data set's group rows (priors encoded as data)."""
     data: dict[str, Any] = {"G": len(groups), **intercept_prior.stan_data("mu_prior")}
     if program == "partial_pooling_bernoulli":
-        from shrinksim.simulate import outcomes  # imports scipy: only for this program
-
         long = outcomes(groups)
         index = {g: i + 1 for i, g in enumerate(groups["group"])}
         data |= {
@@ -133,7 +116,7 @@ def observed(groups: pd.DataFrame) -> pd.DataFrame:
 
 def fit_replicate(
     engine: Engine,
-    compiled: dict[str, str],
+    compiled: CompiledModel,
     cell: FitCell,
     groups: pd.DataFrame,
     settings: Mapping[str, Any],
@@ -143,7 +126,7 @@ def fit_replicate(
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Fit one data set, with retries; return group summaries (None on error) and a fit row.
 
-    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's path.
+    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's seed key.
     ``on_draws(draws, theta)``, if given, sees the draws of a fit that sampled (e.g. to keep
     them for figures).
     """
@@ -155,7 +138,7 @@ def fit_replicate(
         else None
     )
     data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior)
-    seed = stan_seed(int(settings["seed"]), cell.path if key is None else key, replicate)
+    seed = stan_seed(int(settings["seed"]), cell.key if key is None else key, replicate)
     row: dict[str, Any] = {
         "replicate": replicate,
         "seed": seed,
@@ -192,94 +175,3 @@ def fit_replicate(
             row |= {k: float(v) for k, v in summarise(draws.params[name], name).items()}
     summary = observed(groups).assign(**summarise(theta, "theta"), **summarise(expit(theta), "p"))
     return summary, row
-
-
-def thinned_draws(
-    theta: np.ndarray, groups: pd.DataFrame, seed: int, cell: FitCell, replicate: int
-) -> pd.DataFrame:
-    """Draws of p for :data:`DRAW_GROUPS` random treatment groups, thinned to
-    :data:`DRAWS_KEPT` evenly spaced draws of the pooled chains; long format.
-
-    The groups depend on the data cell and replicate only, so every prior shows the same ones.
-    """
-    rng = np.random.default_rng(seed_sequence(seed, "draws:" + cell.data.path, replicate))
-    treatment = np.flatnonzero(~groups["is_control"].to_numpy())
-    chosen = np.sort(rng.choice(treatment, min(DRAW_GROUPS, treatment.size), replace=False))
-    pooled = theta.reshape(-1, theta.shape[-1])
-    rows = np.unique(np.linspace(0, len(pooled) - 1, min(DRAWS_KEPT, len(pooled))).round())
-    p = expit(pooled[rows.astype(int)][:, chosen]).astype(np.float32)
-    return pd.DataFrame(
-        {
-            "replicate": replicate,
-            "group": np.tile(groups["group"].to_numpy()[chosen], len(rows)),
-            "draw": np.repeat(np.arange(len(rows)), len(chosen)),
-            "p": p.ravel(),
-        }
-    )
-
-
-def fit_batch(
-    engine: Engine,
-    compiled: dict[str, str],
-    cell: FitCell,
-    data: pd.DataFrame,
-    settings: Mapping[str, Any],
-    progress: Callable[[str], None] = print,
-    key: str | None = None,
-) -> FitBatch:
-    """Fit every replicate in ``data``: group summaries, one row per fit, and thinned draws
-    of the first replicate (partial pooling only; other models give an empty draws table).
-
-    Stan seeds derive from (``key``, replicate), ``key`` defaulting to the cell's path.
-    """
-    cell_columns = {
-        "n_per_group": cell.data.n,
-        "groups": cell.data.groups,
-        "spread_axis": cell.data.spread_axis,
-        "spread": cell.data.spread,
-        "prior": cell.prior,
-        "model": cell.model,
-    }
-    summaries, rows, kept = [], [], []
-    replicates = sorted(data["replicate"].unique())
-    for i, replicate in enumerate(replicates, start=1):
-        start = time.perf_counter()
-        groups = data[data["replicate"] == replicate].reset_index(drop=True)
-        keep = cell.model == "partial" and i == 1
-
-        def keep_thinned(
-            _: Draws, theta: np.ndarray, groups: pd.DataFrame = groups, rep: int = int(replicate)
-        ) -> None:
-            kept.append(thinned_draws(theta, groups, int(settings["seed"]), cell, rep))
-
-        summary, row = fit_replicate(
-            engine,
-            compiled,
-            cell,
-            groups,
-            settings,
-            int(replicate),
-            key,
-            keep_thinned if keep else None,
-        )
-        if summary is not None:
-            summaries.append(summary)
-        rows.append(row)
-        progress(
-            f"{cell.path} replicate {replicate} ({i}/{len(replicates)}): {row['status']} "
-            f"after {row['attempts']} attempt(s), {time.perf_counter() - start:.1f} s"
-        )
-    groups_out = (
-        pd.concat(summaries, ignore_index=True)
-        if summaries
-        else tables.GROUPS.empty_table().to_pandas()
-    )
-    fits_out = pd.DataFrame(rows).reindex(columns=tables.FITS.names)
-    draws_out = (
-        pd.concat(kept, ignore_index=True) if kept else tables.DRAWS.empty_table().to_pandas()
-    )
-    return FitBatch(
-        groups_out.assign(**cell_columns),
-        fits_out.assign(**cell_columns),
-        draws_out.assign(**cell_columns),
-    )

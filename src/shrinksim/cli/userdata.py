@@ -1,27 +1,17 @@
-"""Command-line stages of the user-data analysis (``python -m shrinksim userdata-...``),
-called by ``workflow/rules/userdata.smk``. Registered on the main parser by
-:func:`register`; logic lives in :mod:`shrinksim.userdata` and :mod:`shrinksim.userplot`.
-"""
+"""Stages of the your-data analysis (``python -m shrinksim userdata-...``), called by
+``workflow/rules/userdata.smk``; the logic lives in :mod:`shrinksim.userdata`."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shrinksim import tables
-
-DESIGN_CELL = re.compile(r"scale~([^/]+)/tau~(\d+)/")
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+from shrinksim.cli.common import engine_arguments, floats, integers, mapping
+from shrinksim.log import logger
 
 
 def _write_frame(frame: pd.DataFrame, path: str) -> None:
@@ -39,54 +29,46 @@ def _point(design: str, tau_index: int) -> dict:
     return points[points["tau_index"] == tau_index].iloc[0].to_dict()
 
 
-def _engine(compiled: dict[str, str], args: argparse.Namespace):
-    from shrinksim.engine import make_engine
-
-    return make_engine(
-        compiled["engine"],
-        cache_dir=args.cache_dir,
-        model_dir=Path(args.compiled).parent,
-        threads=args.threads,
-    )
-
-
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from shrinksim.userdata import USER_DATA, load
+    from shrinksim.userdata.load import load
 
     data = load(args.data, control=args.control)
-    tables.write_table(data, args.out, USER_DATA)
-    _progress(f"{args.data}: {len(data)} groups, {int(data['n'].sum())} outcomes")
+    tables.write_table(data, args.out, tables.USER_DATA)
+    logger.info(f"{args.data}: {len(data)} groups, {int(data['n'].sum())} outcomes")
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
-    from shrinksim.userdata import USER_DATA, USER_FITS, USER_GROUPS, fit_user_data
+    from shrinksim.engines import open_models
+    from shrinksim.userdata.fit import fit_user_data
 
-    settings = json.loads(args.settings)
-    compiled = json.loads(Path(args.compiled).read_text())
-    data = _read(args.data, USER_DATA)
-    with _engine(compiled, args) as engine:
-        groups, fit, draws = fit_user_data(engine, compiled, data, args.prior, args.model, settings)
+    engine, models = open_models(args.compiled, cache_dir=args.cache_dir, threads=args.threads)
+    (compiled,) = models.values()
+    data = _read(args.data, tables.USER_DATA)
+    with engine:
+        groups, fit, draws = fit_user_data(
+            engine, compiled, data, args.prior, args.model, args.settings
+        )
     row = fit.iloc[0]
-    _progress(f"prior {args.prior}, model {args.model}: {row['status']} {row['message']}")
-    tables.write_table(groups, args.groups_out, USER_GROUPS)
-    tables.write_table(fit, args.fits_out, USER_FITS)
+    logger.info(f"prior {args.prior}, model {args.model}: {row['status']} {row['message']}")
+    tables.write_table(groups, args.groups_out, tables.USER_GROUPS)
+    tables.write_table(fit, args.fits_out, tables.USER_FITS)
     _write_frame(draws, args.draws_out)
 
 
 def cmd_design(args: argparse.Namespace) -> None:
-    from shrinksim.userdata import USER_DATA, design_points
+    from shrinksim.userdata.design import design_points
 
-    data = _read(args.data, USER_DATA)
+    data = _read(args.data, tables.USER_DATA)
     draws = [_read(path) for path in args.draws]
     points = design_points(draws, args.quantiles, data)
     _write_frame(points, args.out)
-    _progress(points.to_string(index=False))
+    logger.info(points.to_string(index=False))
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from shrinksim.userdata import USER_DATA, simulate_design
+    from shrinksim.userdata.fit import simulate_design
 
-    data = _read(args.data, USER_DATA)
+    data = _read(args.data, tables.USER_DATA)
     frame = simulate_design(
         args.seed, data, _point(args.design, args.tau_index), args.scale, args.replicates
     )
@@ -94,68 +76,69 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_design_fit(args: argparse.Namespace) -> None:
-    from shrinksim.userdata import fit_design
+    from shrinksim.engines import open_models
+    from shrinksim.userdata.fit import fit_design
 
-    settings = json.loads(args.settings)
-    compiled = json.loads(Path(args.compiled).read_text())
+    engine, models = open_models(args.compiled, cache_dir=args.cache_dir, threads=args.threads)
+    (compiled,) = models.values()
     simulated = _read(args.data, tables.DATA)
     point = _point(args.design, args.tau_index)
-    with _engine(compiled, args) as engine:
+    with engine:
         groups, fits = fit_design(
-            engine, compiled, simulated, point, args.scale, args.prior, settings, _progress
+            engine, compiled, simulated, point, args.scale, args.prior, args.settings, logger.info
         )
     tables.write_table(groups, args.groups_out, tables.GROUPS)
     tables.write_table(fits, args.fits_out, tables.FITS)
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from shrinksim import userdata as ud
+    from shrinksim.userdata.design import design_fit_files, design_jobs, fit_files
+    from shrinksim.userdata.study import design_cells, design_fit_rows, whatif
 
+    study, root = args.study, args.results
     points = _read(args.design)
-    out = Path(args.out_dir)
-    groups = pd.concat([_read(p, ud.USER_GROUPS) for p in args.groups], ignore_index=True)
-    fits = pd.concat([_read(p, ud.USER_FITS) for p in args.fits], ignore_index=True)
+    groups = tables.read_tables(fit_files(study, "groups", root), tables.USER_GROUPS)
+    fits = tables.read_tables(fit_files(study, "fits", root), tables.USER_FITS)
+    jobs = zip(
+        design_jobs(study),
+        design_fit_files(study, "groups", root),
+        design_fit_files(study, "fits", root),
+        strict=True,
+    )
     rows = []
-    for g_path, f_path in zip(args.design_groups, args.design_fits, strict=True):
-        match = DESIGN_CELL.search(g_path)
-        if match is None:
-            raise ValueError(f"{g_path}: not a design-matched fit (no scale~S/tau~K/ in path)")
-        scale, k = float(match.group(1)), int(match.group(2))
-        point = points[points["tau_index"] == k].iloc[0]
-        rows.append(
-            ud.design_fit_rows(
-                _read(g_path, tables.GROUPS), _read(f_path, tables.FITS), point, scale
-            )
-        )
+    for job, groups_path, fits_path in jobs:
+        point = points[points["tau_index"] == job["tauk"]].iloc[0]
+        job_groups = _read(groups_path, tables.GROUPS)
+        job_fits = _read(fits_path, tables.FITS)
+        rows.append(design_fit_rows(job_groups, job_fits, point, float(job["scale"])))
     per_fit = pd.concat(rows, ignore_index=True)
-    cells = ud.design_cells(per_fit)
-    answer = ud.whatif(cells, points, args.target)
-    tables.write_table(groups, out / "groups.parquet", ud.USER_GROUPS)
-    tables.write_table(fits, out / "fits.parquet", ud.USER_FITS)
-    tables.write_table(per_fit, out / "design_fits.parquet", ud.DESIGN_FITS)
-    tables.write_table(cells, out / "design_cells.parquet", ud.DESIGN_CELLS)
-    tables.write_table(answer, out / "whatif.parquet", ud.WHATIF)
+    cells = design_cells(per_fit)
+    answer = whatif(cells, points, args.target)
+    tables.write_table(groups, args.groups_out, tables.USER_GROUPS)
+    tables.write_table(fits, args.fits_out, tables.USER_FITS)
+    tables.write_table(per_fit, args.design_fits_out, tables.DESIGN_FITS)
+    tables.write_table(cells, args.design_cells_out, tables.DESIGN_CELLS)
+    tables.write_table(answer, args.whatif_out, tables.WHATIF)
     bad = (fits["status"] != "ok").sum() + (per_fit["status"] != "ok").sum()
-    _progress(
+    logger.info(
         f"{len(fits)} fits of your data, {len(per_fit)} design-matched fits; {bad} with problems"
     )
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from shrinksim import userdata as ud
-    from shrinksim.userplot import all_figures
+    from shrinksim.userdata.design import fit_files
+    from shrinksim.userdata.plot import all_figures
 
-    summary = Path(args.summary_dir)
-    draws = pd.concat([_read(p) for p in args.draws], ignore_index=True)
+    draws = [_read(path) for path in fit_files(args.study, "draws", args.results)]
     all_figures(
-        data=_read(args.data, ud.USER_DATA),
-        groups=_read(str(summary / "groups.parquet"), ud.USER_GROUPS),
-        fits=_read(str(summary / "fits.parquet"), ud.USER_FITS),
-        draws=draws,
+        data=_read(args.data, tables.USER_DATA),
+        groups=_read(args.groups, tables.USER_GROUPS),
+        fits=_read(args.fits, tables.USER_FITS),
+        draws=pd.concat(draws, ignore_index=True),
         points=_read(args.design),
-        cells=_read(str(summary / "design_cells.parquet"), ud.DESIGN_CELLS),
-        answer=_read(str(summary / "whatif.parquet"), ud.WHATIF),
-        priors=json.loads(args.priors),
+        cells=_read(args.design_cells, tables.DESIGN_CELLS),
+        answer=_read(args.whatif_table, tables.WHATIF),
+        priors=args.priors,
         show_groups=args.show_groups,
         target=args.target,
         source=args.source,
@@ -170,23 +153,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     )
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",")]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")]
-
-
-def _engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--settings", required=True, help="JSON: seed, sampler, retry, priors")
-    p.add_argument("--compiled", required=True)
-    p.add_argument("--cache-dir", required=True)
-    p.add_argument("--threads", type=int, default=1)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``userdata-*`` stages to the main parser's subcommands."""
+    """Add the your-data stages to the main parser's subcommands."""
     p = sub.add_parser("userdata-prepare", help="check your data file; one row per group")
     p.add_argument("--data", required=True, help="your CSV or Parquet file")
     p.add_argument("--control", default=None, help="label of the control group")
@@ -194,7 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("userdata-fit", help="fit your data with one model (and prior)")
-    _engine_args(p)
+    engine_arguments(p)
     p.add_argument("--data", required=True)
     p.add_argument("--prior", required=True)
     p.add_argument("--model", required=True)
@@ -206,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("userdata-design", help="true tau values from your tau posterior")
     p.add_argument("--data", required=True)
     p.add_argument("--draws", nargs="+", required=True, help="draws of the partial fits")
-    p.add_argument("--quantiles", type=_floats, required=True)
+    p.add_argument("--quantiles", type=floats, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_design)
 
@@ -216,12 +184,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--design", required=True)
     p.add_argument("--scale", type=float, required=True)
     p.add_argument("--tau-index", type=int, required=True)
-    p.add_argument("--replicates", type=_ints, required=True)
+    p.add_argument("--replicates", type=integers, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("userdata-design-fit", help="fit one design-matched cell's batch")
-    _engine_args(p)
+    engine_arguments(p)
     p.add_argument("--data", required=True, help="simulated data sets (one batch)")
     p.add_argument("--design", required=True)
     p.add_argument("--scale", type=float, required=True)
@@ -232,21 +200,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_design_fit)
 
     p = sub.add_parser("userdata-summarize", help="combine your fits and the design study")
-    p.add_argument("--groups", nargs="+", required=True)
-    p.add_argument("--fits", nargs="+", required=True)
+    p.add_argument("--study", type=mapping, required=True, help="JSON: grid, userdata, batch_size")
+    p.add_argument("--results", required=True, help="the results folder holding the fits")
     p.add_argument("--design", required=True)
-    p.add_argument("--design-groups", nargs="+", required=True)
-    p.add_argument("--design-fits", nargs="+", required=True)
     p.add_argument("--target", type=float, required=True)
-    p.add_argument("--out-dir", required=True)
+    for name in ("groups", "fits", "design-fits", "design-cells", "whatif"):
+        p.add_argument(f"--{name}-out", required=True)
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("userdata-plot", help="figures and summary page of your data")
-    p.add_argument("--summary-dir", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--design", required=True)
-    p.add_argument("--draws", nargs="+", required=True)
-    p.add_argument("--priors", required=True, help="JSON: prior name -> prior text")
+    p.add_argument("--study", type=mapping, required=True, help="JSON: grid, userdata, batch_size")
+    p.add_argument("--results", required=True, help="the results folder holding the fits")
+    for name in ("data", "design", "groups", "fits", "design-cells", "whatif-table"):
+        p.add_argument(f"--{name}", required=True)
+    p.add_argument("--priors", type=mapping, required=True, help="JSON: prior name -> prior text")
     p.add_argument("--show-groups", type=int, required=True)
     p.add_argument("--target", type=float, required=True)
     p.add_argument("--source", required=True, help="your data file, as configured")

@@ -23,7 +23,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from shrinksim.summarize import CELL, implied_tau
+from shrinksim.shrinkage import CELL, implied_tau
 
 LEVELS = {0.5: ("q25", "q75"), 0.9: ("q05", "q95"), 0.95: ("q025", "q975")}
 """Central posterior interval levels and the quantile columns that bound them."""
@@ -129,35 +129,9 @@ def problems(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
     return flags.assign(any=flags.any(axis=1))
 
 
-def _per_fit_groups(groups: pd.DataFrame) -> pd.DataFrame:
-    """Per-fit group-effect errors on the log-odds scale over the treatment groups."""
-    rows = []
-    for _, fit in groups[~groups["is_control"]].groupby("replicate", sort=True):
-        est, truth = fit["theta_mean"].to_numpy(), fit["true_logit"].to_numpy()
-        row = {
-            "squared_error": np.mean((est - truth) ** 2),
-            "absolute_error": np.mean(np.abs(est - truth)),
-            "rank_correlation": rank_correlation(est, truth),
-        }
-        for level, (lo, hi) in LEVELS.items():
-            low, high = fit[f"theta_{lo}"].to_numpy(), fit[f"theta_{hi}"].to_numpy()
-            row[f"coverage_{level}"] = np.mean((low <= truth) & (truth <= high))
-            row[f"width_{level}"] = np.mean(high - low)
-        rows.append(row)
-    columns = ["squared_error", "absolute_error", "rank_correlation"] + [
-        f"{what}_{level}" for level in LEVELS for what in ("coverage", "width")
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def cell_measures(
-    fits: pd.DataFrame,
-    groups: pd.DataFrame,
-    shrinkage: pd.DataFrame,
-    true_tau: float,
-    chains: int,
-) -> list[dict[str, Any]]:
-    """Every measure of one fit cell (its fits, group rows and shrinkage rows) as tidy rows."""
+def cell_measures(fits: pd.DataFrame, true_tau: float, chains: int) -> list[dict[str, Any]]:
+    """Every measure of one fit cell, from its per-fit rows (schema PER_FIT, by replicate),
+    as tidy rows."""
     rows: list[dict[str, Any]] = []
 
     def add(
@@ -180,29 +154,22 @@ def cell_measures(
         add("tau", "rmse", rmse((tau - true_tau) ** 2), r, ref=0.0)
         for level, (lo, hi) in LEVELS.items():
             low, high = estimated[f"tau_{lo}"], estimated[f"tau_{hi}"]
-            add(
-                "tau",
-                "coverage",
-                proportion((low <= true_tau) & (true_tau <= high)),
-                r,
-                level,
-                level,
-            )
+            covered = proportion((low <= true_tau) & (true_tau <= high))
+            add("tau", "coverage", covered, r, level, level)
             add("tau", "width", mean(high - low), r, level)
 
-    per_fit = _per_fit_groups(groups)
-    r = len(per_fit)
-    add("groups", "rmse", rmse(per_fit["squared_error"]), r, ref=0.0)
-    add("groups", "mae", mean(per_fit["absolute_error"]), r, ref=0.0)
-    rank = per_fit["rank_correlation"].dropna()
+    r = len(estimated)  # fits with group estimates
+    add("groups", "rmse", rmse(estimated["squared_error"]), r, ref=0.0)
+    add("groups", "mae", mean(estimated["absolute_error"]), r, ref=0.0)
+    rank = estimated["rank_correlation"].dropna()
     add("groups", "rank_correlation", mean(rank), len(rank), ref=1.0)
     for level in LEVELS:
-        add("groups", "coverage", mean(per_fit[f"coverage_{level}"]), r, level, level)
-        add("groups", "width", mean(per_fit[f"width_{level}"]), r, level)
+        add("groups", "coverage", mean(estimated[f"coverage_{level}"]), r, level, level)
+        add("groups", "width", mean(estimated[f"width_{level}"]), r, level)
 
-    theory = shrinkage["shrinkage_theory"].iloc[0] if partial and len(shrinkage) else np.nan
+    theory = fits["shrinkage_theory"].iloc[0] if partial else np.nan
     for measure, column in (("factor", "shrinkage"), ("median_ratio", "shrinkage_ratio")):
-        values = shrinkage[column].dropna()
+        values = fits[column].dropna()
         add("shrinkage", measure, mean(values), len(values), ref=theory)
 
     flags = problems(fits, chains)
@@ -211,22 +178,14 @@ def cell_measures(
     return rows
 
 
-def measures(
-    fits: pd.DataFrame, groups: pd.DataFrame, shrinkage: pd.DataFrame, p0: float, chains: int
-) -> pd.DataFrame:
-    """The tidy measures table of the study (schema :data:`shrinksim.tables.MEASURES`)."""
-    groups_of = dict(iter(groups.groupby(CELL, sort=False)))
-    shrinkage_of = dict(iter(shrinkage.groupby(CELL, sort=False)))
+def measures(per_fit: pd.DataFrame, p0: float, chains: int) -> pd.DataFrame:
+    """The tidy measures table of the study (schema :data:`shrinksim.tables.MEASURES`) from
+    its per-fit table (schema PER_FIT)."""
     out = []
-    for key, cell_fits in fits.groupby(CELL, sort=True):
+    for key, cell in per_fit.groupby(CELL, sort=True):
         where = dict(zip(CELL, key, strict=True))
         true_tau = float(implied_tau(where["spread_axis"], where["spread"], p0))
-        rows = cell_measures(
-            cell_fits,
-            groups_of.get(key, groups.iloc[:0]),
-            shrinkage_of.get(key, shrinkage.iloc[:0]),
-            true_tau,
-            chains,
+        out.extend(
+            where | {"true_tau": true_tau} | row for row in cell_measures(cell, true_tau, chains)
         )
-        out.extend(where | {"true_tau": true_tau} | row for row in rows)
     return pd.DataFrame(out)

@@ -1,4 +1,4 @@
-"""Combine fits into study tables and measure shrinkage.
+"""Shrinkage measures and the normal-approximation curve, shared by every study.
 
 Shrinkage of one fit, over its treatment groups (the control group is left out):
 
@@ -23,7 +23,10 @@ import pandas as pd
 from shrinksim.tables import CELL_FIELDS
 
 CELL = [f.name for f in CELL_FIELDS]
+"""Columns that name a fit cell."""
+
 FIT_KEY = [*CELL, "replicate"]
+"""Columns that name one fit: its cell and replicate."""
 
 
 def implied_tau(spread_axis: str, spread: float | np.ndarray, p0: float) -> float | np.ndarray:
@@ -40,10 +43,14 @@ def theory_shrinkage(n: float | np.ndarray, tau: float | np.ndarray, p0: float) 
 def pooled_logit(fit: pd.DataFrame, mu_mean: float) -> float:
     """The value shrinkage pulls towards: ``mu_mean`` if the model has mu, else the pooled
     empirical log-odds of all of the fit's groups."""
+    return _pooled(fit["y"].to_numpy(), fit["n"].to_numpy(), mu_mean)
+
+
+def _pooled(y: np.ndarray, n: np.ndarray, mu_mean: float) -> float:
     if not np.isnan(mu_mean):
         return float(mu_mean)
-    y, n = fit["y"].sum(), fit["n"].sum()
-    return float(np.log((y + 0.5) / (n - y + 0.5)))
+    ys, ns = y.sum(), n.sum()
+    return float(np.log((ys + 0.5) / (ns - ys + 0.5)))
 
 
 def shrinkage_ratios(observed: np.ndarray, estimate: np.ndarray, pooled: float) -> np.ndarray:
@@ -55,44 +62,29 @@ def shrinkage_ratios(observed: np.ndarray, estimate: np.ndarray, pooled: float) 
 
 def fit_shrinkage(fit: pd.DataFrame) -> pd.Series:
     """``shrinkage`` and ``shrinkage_ratio`` of one fit's group rows (with ``mu_mean``)."""
-    treat = fit[~fit["is_control"]]
-    x, est = treat["obs_logit"].to_numpy(), treat["theta_mean"].to_numpy()
-    slope = np.polyfit(x, est, 1)[0] if np.ptp(x) > 0 else np.nan
-    ratios = shrinkage_ratios(x, est, pooled_logit(fit, fit["mu_mean"].iloc[0]))
-    ratios = ratios[~np.isnan(ratios)]
-    ratio = np.median(ratios) if ratios.size else np.nan
-    return pd.Series({"shrinkage": 1.0 - slope, "shrinkage_ratio": ratio})
-
-
-def shrinkage_per_fit(groups: pd.DataFrame, fits: pd.DataFrame, p0: float) -> pd.DataFrame:
-    """One row per fit with both shrinkage measures and the theory value."""
-    with_mu = groups.merge(fits[[*FIT_KEY, "mu_mean"]], on=FIT_KEY, how="left")
-    measured = (
-        with_mu.groupby(FIT_KEY, sort=True)[with_mu.columns.drop(FIT_KEY)]
-        .apply(fit_shrinkage)
-        .reset_index()
+    shrinkage, ratio = shrinkage_values(
+        fit["is_control"].to_numpy(),
+        fit["obs_logit"].to_numpy(),
+        fit["theta_mean"].to_numpy(),
+        fit["y"].to_numpy(),
+        fit["n"].to_numpy(),
+        fit["mu_mean"].iloc[0],
     )
-    out = fits[[*FIT_KEY, "status", "tau_mean"]].merge(measured, on=FIT_KEY, how="left")
-    tau = [implied_tau(a, s, p0) for a, s in zip(out["spread_axis"], out["spread"], strict=True)]
-    out["shrinkage_theory"] = theory_shrinkage(out["n_per_group"], tau, p0)
-    return out.sort_values(FIT_KEY, ignore_index=True)
+    return pd.Series({"shrinkage": shrinkage, "shrinkage_ratio": ratio})
 
 
-def shrinkage_per_cell(per_fit: pd.DataFrame) -> pd.DataFrame:
-    """Mean shrinkage per cell over replicates, with MCSE = sd / sqrt(R) (fits with estimates)."""
-
-    def reduce(cell: pd.DataFrame) -> pd.Series:
-        ok = cell["shrinkage"].dropna()
-        mcse = ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else np.nan
-        return pd.Series(
-            {
-                "fits": len(cell),
-                "fits_ok": int((cell["status"] == "ok").sum()),
-                "shrinkage_mean": ok.mean() if len(ok) else np.nan,
-                "shrinkage_mcse": mcse,
-                "shrinkage_theory": cell["shrinkage_theory"].iloc[0],
-                "tau_mean": cell["tau_mean"].mean(),
-            }
-        )
-
-    return per_fit.groupby(CELL, sort=True)[per_fit.columns.drop(CELL)].apply(reduce).reset_index()
+def shrinkage_values(
+    is_control: np.ndarray,
+    obs_logit: np.ndarray,
+    theta_mean: np.ndarray,
+    y: np.ndarray,
+    n: np.ndarray,
+    mu_mean: float,
+) -> tuple[float, float]:
+    """``shrinkage`` (1 - slope) and ``shrinkage_ratio`` of one fit from its group arrays."""
+    treat = ~is_control
+    x, est = obs_logit[treat], theta_mean[treat]
+    slope = np.polyfit(x, est, 1)[0] if np.ptp(x) > 0 else np.nan
+    ratios = shrinkage_ratios(x, est, _pooled(y, n, mu_mean))
+    ratios = ratios[~np.isnan(ratios)]
+    return 1.0 - slope, (np.median(ratios) if ratios.size else np.nan)

@@ -1,0 +1,367 @@
+"""Scale benchmark (``make bench-scale``): everything after fitting, for 10^3 to 10^6 fits.
+
+``python -m shrinksim.bench.scale [--sizes 1000,10000,100000,1000000] [--batch-size 250]``
+
+For each study size N it synthesises the fit jobs' tables of an N-fit study (7 sizes x 5 tau
+x 100 groups x the default priors and models: 140 fits per replicate, replicates to reach N)
+from the tables of one real fit job (:mod:`shrinksim.bench.synth`: the schemas and row
+counts are real; the numbers repeat), then measures:
+
+* ``snakemake -n -p`` of the whole study (the DAG of every job) in an empty checkout: wall
+  time, peak RSS, and the longest shell command of any job;
+* the rules after fitting (summarize, measures, plot, report_pages) run by snakemake with
+  every other rule disallowed: wall time, and peak RSS of each job (its ``benchmark:`` file)
+  and of the largest process (``os.wait4``);
+
+and prints how each grows with N (exponent of a log-log fit from 10^4 up) against the
+targets. Each size's scratch checkouts are deleted after it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from shrinksim import design
+from shrinksim.bench import REPO, checkout, machine, python_env, verdict
+from shrinksim.bench.synth import read_template, synthesise
+from shrinksim.settings import load_yaml, merged
+
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+"""Study sizes measured by default (fits)."""
+
+BATCH_SIZE = 250
+"""Replicates per fit job of the synthesised studies (see docs/cluster.md, batch size)."""
+
+AFTER_FITTING = ("summarize", "measures", "plot", "report_pages")
+"""The rules that run after the fits, measured here."""
+
+GRID = {
+    "n": [5, 10, 20, 35, 50, 100, 200],
+    "groups": [100],
+    "tau": [0.1, 0.25, 0.5, 0.75, 1.0],
+}
+"""The grid of the synthesised studies (priors and models: config.yaml's)."""
+
+TEMPLATE = {
+    "replicates": 3,
+    "batch_size": 3,
+    "grid": {"n": [35], "groups": [100], "tau": [0.5]},
+}
+"""One real fit job: every (prior, model) of the default study on 3 data sets."""
+
+TARGETS = {"after_seconds": 15 * 60, "after_mb": 2048, "exponent": 1.1, "dag_seconds": 60}
+"""Targets at 10^6 fits, and for the growth exponents (from 10^4 up)."""
+
+MAX_ARG_STRLEN = 131_072
+"""Linux's limit on one argument: a job's shell command is one argument of ``bash -c``."""
+
+
+def study_config(fits: int, batch_size: int) -> dict[str, Any]:
+    """The configfile of an N-fit study (merged over config.yaml)."""
+    base = load_yaml(REPO / "config.yaml")
+    per_replicate = len(design.fit_cells(merged(base, {"grid": GRID, "replicates": 1})))
+    return {
+        "grid": GRID,
+        "replicates": math.ceil(fits / per_replicate),
+        "batch_size": batch_size,
+        "confirm_large_grid": True,
+    }
+
+
+def write_config(folder: Path, config: Mapping[str, Any]) -> Path:
+    """``config`` as ``folder/study.yaml``."""
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished child process: wall seconds, peak RSS (MB) of its largest process, output."""
+
+    seconds: float
+    peak_mb: float
+    output: str
+
+
+def run(cmd: Sequence[str], cwd: Path) -> Run:
+    """Run ``cmd`` in ``cwd``; peak RSS is the largest of it and its waited-for descendants."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=python_env(), stdout=out, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed in {cwd}:\n{text[-3000:]}")
+    return Run(seconds, usage.ru_maxrss / 1024, text)
+
+
+def snakemake(folder: Path, configfile: Path, cache_dir: Path, *extra: str) -> Run:
+    """``snakemake`` in ``folder`` with ``configfile`` merged over config.yaml."""
+    exe = str(Path(sys.executable).parent / "snakemake")
+    config = ["--config", f"cache_dir={cache_dir}"]
+    return run([exe, "--configfile", str(configfile), *extra, *config], folder)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from snakemake's ``Job stats`` table (``total`` included)."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Job stats:"):
+            for row in lines[i + 3 :]:
+                match = re.fullmatch(r"(\S+)\s+(\d+)", row.strip())
+                if not match:
+                    break
+                counts[match[1]] = int(match[2])
+            break
+    return counts
+
+
+def longest_command(output: str) -> tuple[str, int]:
+    """The rule and length (characters) of the longest shell command snakemake printed
+    (``-p``: a ``Shell command:`` line after each job's ``rule NAME:`` line)."""
+    rule, best = "", ("", 0)
+    for line in output.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("Shell command: "):
+            length = len(line) - len("Shell command: ")
+            if length > best[1]:
+                best = (rule, length)
+    return best
+
+
+def rule_benchmarks(results: Path) -> dict[str, tuple[float, float]]:
+    """(seconds, peak RSS MB) of each after-fitting rule from its benchmark file (if any)."""
+    out = {}
+    for rule in AFTER_FITTING:
+        path = results / design.BENCHMARK.format(job=rule)
+        if path.exists():
+            row = pd.read_csv(path, sep="\t").iloc[0]
+            out[rule] = (float(row["s"]), float(pd.to_numeric(row["max_rss"], errors="coerce")))
+    return out
+
+
+def summary_mb(results: Path) -> float:
+    """Uncompressed size (MB) of the study's single-file summary tables, in memory terms."""
+    total = 0
+    for path in (results / "summary").glob("*.parquet"):
+        meta = pq.read_metadata(path)
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total / 2**20
+
+
+@dataclass
+class Measured:
+    """One study size's numbers."""
+
+    fits: int
+    jobs: int
+    fit_jobs: int
+    disk_gb: float
+    synth_seconds: float
+    dag: Run
+    after: Run
+    command: tuple[str, int]
+    rules: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tables_mb: float = math.nan
+
+
+def template_tables(work: Path, cache_dir: Path, cores: int) -> dict[str, pa.Table]:
+    """Run the workflow's one fit job of :data:`TEMPLATE` for real; return its tables."""
+    folder = checkout(work / "template")
+    configfile = write_config(folder, TEMPLATE)
+    config = merged(load_yaml(REPO / "config.yaml"), TEMPLATE)
+    targets = [design.fit_job_tables(config, name)[0] for name in design.FIT_TABLES]
+    done = snakemake(folder, configfile, cache_dir, "--cores", str(cores), *targets)
+    print(f"template: one real fit job of {TEMPLATE['grid']}, {done.seconds:.0f} s")
+    (cell,) = design.data_cells(config)
+    return read_template(folder / design.RESULTS, cell)
+
+
+def measure(
+    fits: int,
+    batch_size: int,
+    template: Mapping[str, pa.Table],
+    work: Path,
+    cache_dir: Path,
+    cores: int,
+) -> Measured:
+    """Synthesise and measure a study of at least ``fits`` fits; delete its checkouts."""
+    extra = study_config(fits, batch_size)
+    config = merged(load_yaml(REPO / "config.yaml"), extra)
+    total_fits = len(design.fit_cells(config)) * int(config["replicates"])
+    empty, full = work / f"dag-{fits}", work / f"study-{fits}"
+    try:
+        dag_folder = checkout(empty)
+        dag = snakemake(dag_folder, write_config(dag_folder, extra), cache_dir, "-n", "-p")
+        counts = job_counts(dag.output)
+        study = checkout(full)
+        made = synthesise(config, template, study / design.RESULTS)
+        print(
+            f"{total_fits:,} fits: synthesised {made.jobs:,} fit jobs' {made.files:,} tables "
+            f"({made.bytes / 1e9:.2f} GB) in {made.seconds:.0f} s",
+            flush=True,
+        )
+        after = snakemake(
+            study,
+            write_config(study, extra),
+            cache_dir,
+            "--cores",
+            str(cores),
+            "-p",
+            "--allowed-rules",
+            *AFTER_FITTING,
+        )
+        ran = set(job_counts(after.output)) - {*AFTER_FITTING, "all", "total"}
+        if ran:
+            raise RuntimeError(f"snakemake ran more than the rules after fitting: {sorted(ran)}")
+        results = study / design.RESULTS
+        return Measured(
+            fits=total_fits,
+            jobs=counts.get("total", 0),
+            fit_jobs=counts.get("fit", 0),
+            disk_gb=made.bytes / 1e9,
+            synth_seconds=made.seconds,
+            dag=dag,
+            after=after,
+            command=max(
+                longest_command(dag.output), longest_command(after.output), key=lambda c: c[1]
+            ),
+            rules=rule_benchmarks(results),
+            tables_mb=summary_mb(results),
+        )
+    finally:
+        for folder in (empty, full):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def exponent(sizes: Sequence[float], values: Sequence[float]) -> float:
+    """Slope of log(value) against log(size): the growth exponent."""
+    return float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
+
+
+def report(rows: Sequence[Measured]) -> None:
+    """The table, the growth exponents (from 10^4 fits up) and the targets."""
+    print(
+        f"\n{'fits':>10} {'jobs':>7} {'fit jobs':>8} {'disk GB':>8} {'DAG s':>7} {'DAG MB':>7} "
+        f"{'after s':>8} {'after MB':>8} {'tables MB':>9} "
+        + " ".join(f"{rule + ' MB':>15}" for rule in AFTER_FITTING)
+        + f" {'longest cmd':>20}"
+    )
+    for m in rows:
+        rss = [m.rules.get(rule, (math.nan, math.nan))[1] for rule in AFTER_FITTING]
+        print(
+            f"{m.fits:>10,} {m.jobs:>7,} {m.fit_jobs:>8,} {m.disk_gb:>8.2f} {m.dag.seconds:>7.1f} "
+            f"{m.dag.peak_mb:>7.0f} {m.after.seconds:>8.1f} {m.after.peak_mb:>8.0f} "
+            f"{m.tables_mb:>9.1f} "
+            + " ".join(f"{x:>15.0f}" for x in rss)
+            + f" {m.command[1]:>10,} ({m.command[0]})"
+        )
+    fitted = [m for m in rows if m.fits >= 10_000] or list(rows)
+    if len(fitted) >= 2:
+        sizes = [m.fits for m in fitted]
+        print(
+            f"\ngrowth exponents from {sizes[0]:,} to {sizes[-1]:,} fits (target <= {TARGETS['exponent']}):"
+        )
+        series = {
+            "DAG seconds": [m.dag.seconds for m in fitted],
+            "DAG peak RSS": [m.dag.peak_mb for m in fitted],
+            "after-fitting seconds": [m.after.seconds for m in fitted],
+            "after-fitting peak RSS": [m.after.peak_mb for m in fitted],
+        }
+        for rule in AFTER_FITTING:
+            if all(rule in m.rules for m in fitted):
+                series[f"{rule} seconds"] = [m.rules[rule][0] for m in fitted]
+                series[f"{rule} peak RSS"] = [m.rules[rule][1] for m in fitted]
+        for name, values in series.items():
+            slope = exponent(sizes, values)
+            print(f"  {name:28} {slope:5.2f} ({verdict(slope, TARGETS['exponent'], False)})")
+    largest = max(rows, key=lambda m: m.fits)
+    if largest.fits >= 1_000_000:
+        print(f"\nat {largest.fits:,} fits:")
+        checks = [
+            ("after fitting, s", largest.after.seconds, TARGETS["after_seconds"]),
+            ("after fitting, peak RSS MB", largest.after.peak_mb, TARGETS["after_mb"]),
+            ("snakemake -n, s", largest.dag.seconds, TARGETS["dag_seconds"]),
+        ]
+        for name, value, target in checks:
+            print(f"  {name:28} {value:8.1f} (target <= {target}: {verdict(value, target, False)})")
+    rule, length = max((m.command for m in rows), key=lambda c: c[1])
+    print(
+        f"\nlongest shell command: {length:,} characters ({rule}); Linux allows "
+        f"{MAX_ARG_STRLEN:,} per argument: {verdict(length, MAX_ARG_STRLEN - 1, False)}"
+    )
+
+
+def disk_needed(template: Mapping[str, pa.Table], results: Path, fits: int) -> float:
+    """Bytes the synthesised tables of ``fits`` fits will take, from the template's files."""
+    per_fit = sum(
+        f.stat().st_size for name in design.FIT_TABLES for f in (results / name).rglob("*.parquet")
+    ) / max(1, template["fits"].num_rows)
+    return 1.2 * per_fit * fits
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m shrinksim.bench.scale``."""
+    top = argparse.ArgumentParser(prog="python -m shrinksim.bench.scale", description=__doc__)
+    top.add_argument("--sizes", default=",".join(map(str, SIZES)), help="fits, comma-separated")
+    top.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="replicates per fit job")
+    top.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
+    top.add_argument("--cache-dir", type=Path, default=REPO / ".cache")
+    top.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
+    args = top.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    cache_dir = args.cache_dir.resolve()
+    print(f"# shrinksim scale benchmark, batch size {args.batch_size}\n{machine()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="shrinksim-scale-", dir=args.work))
+    try:
+        template = template_tables(work, cache_dir, args.cores)
+        rows = []
+        for fits in sizes:
+            needed = disk_needed(template, work / "template" / design.RESULTS, fits)
+            free = shutil.disk_usage(work).free
+            if needed > free - 10e9:
+                print(
+                    f"{fits:,} fits: skipped, needs ~{needed / 1e9:.0f} GB, {free / 1e9:.0f} GB free"
+                )
+                continue
+            rows.append(measure(fits, args.batch_size, template, work, cache_dir, args.cores))
+            print(
+                f"{rows[-1].fits:,} fits: DAG {rows[-1].dag.seconds:.1f} s, after fitting "
+                f"{rows[-1].after.seconds:.1f} s",
+                flush=True,
+            )
+        if rows:
+            report(rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nfinished; {machine()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The reduce of the grid study: fit jobs' tables -> one row per fit -> cells.
+
+Every number downstream (per-fit shrinkage, cells, measures, the tau figure) is a function of
+one row per fit, so the study is reduced one fit job at a time (:func:`reduce_jobs`): a job's
+groups table (a row per group of every fit) never meets another job's, and memory holds only
+the per-fit rows. The arithmetic per fit is that of :func:`shrinkage_per_fit` and of the
+group errors of :mod:`shrinksim.study.measures`, on the same values in the same order, so
+the numbers do not depend on how the fits are batched. The shrinkage measures are those of
+:mod:`shrinksim.shrinkage`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from shrinksim import tables
+from shrinksim.shrinkage import (
+    CELL,
+    FIT_KEY,
+    fit_shrinkage,
+    implied_tau,
+    shrinkage_values,
+    theory_shrinkage,
+)
+from shrinksim.study.measures import LEVELS, rank_correlation
+
+_BOUNDS = sorted({q for bounds in LEVELS.values() for q in bounds})
+
+GROUP_COLUMNS = [
+    *FIT_KEY,
+    "is_control",
+    "n",
+    "y",
+    "true_logit",
+    "obs_logit",
+    "theta_mean",
+    *(f"theta_{q}" for q in _BOUNDS),
+]
+"""Columns of a job's groups table that the reduce reads."""
+
+FIT_COLUMNS = [
+    *FIT_KEY,
+    "status",
+    "engine",
+    "mu_mean",
+    "tau_mean",
+    *(f"tau_{q}" for q in _BOUNDS),
+    "divergences",
+    "rhat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "sampling_seconds",
+]
+"""Columns of a job's fits table that the reduce reads."""
+
+ERRORS = ["squared_error", "absolute_error", "rank_correlation"] + [
+    f"{what}_{level}" for level in LEVELS for what in ("coverage", "width")
+]
+"""Per-fit errors of the group estimates (log-odds scale, treatment groups only)."""
+
+
+def shrinkage_per_fit(groups: pd.DataFrame, fits: pd.DataFrame, p0: float) -> pd.DataFrame:
+    """One row per fit with both shrinkage measures and the theory value."""
+    with_mu = groups.merge(fits[[*FIT_KEY, "mu_mean"]], on=FIT_KEY, how="left")
+    measured = (
+        with_mu.groupby(FIT_KEY, sort=True)[with_mu.columns.drop(FIT_KEY)]
+        .apply(fit_shrinkage)
+        .reset_index()
+    )
+    out = fits[[*FIT_KEY, "status", "tau_mean"]].merge(measured, on=FIT_KEY, how="left")
+    tau = [implied_tau(a, s, p0) for a, s in zip(out["spread_axis"], out["spread"], strict=True)]
+    out["shrinkage_theory"] = theory_shrinkage(out["n_per_group"], tau, p0)
+    return out.sort_values(FIT_KEY, ignore_index=True)
+
+
+def shrinkage_per_cell(per_fit: pd.DataFrame) -> pd.DataFrame:
+    """Mean shrinkage per cell over replicates, with MCSE = sd / sqrt(R) (fits with estimates)."""
+
+    def reduce(cell: pd.DataFrame) -> pd.Series:
+        ok = cell["shrinkage"].dropna()
+        mcse = ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else np.nan
+        return pd.Series(
+            {
+                "fits": len(cell),
+                "fits_ok": int((cell["status"] == "ok").sum()),
+                "shrinkage_mean": ok.mean() if len(ok) else np.nan,
+                "shrinkage_mcse": mcse,
+                "shrinkage_theory": cell["shrinkage_theory"].iloc[0],
+                "tau_mean": cell["tau_mean"].mean(),
+            }
+        )
+
+    return per_fit.groupby(CELL, sort=True)[per_fit.columns.drop(CELL)].apply(reduce).reset_index()
+
+
+def group_errors(truth: np.ndarray, estimate: np.ndarray, bounds: dict[str, np.ndarray]) -> list:
+    """:data:`ERRORS` of one fit's treatment groups; ``bounds`` maps ``theta_qXX`` to values."""
+    row = [
+        np.mean((estimate - truth) ** 2),
+        np.mean(np.abs(estimate - truth)),
+        rank_correlation(estimate, truth),
+    ]
+    for lo, hi in LEVELS.values():
+        low, high = bounds[f"theta_{lo}"], bounds[f"theta_{hi}"]
+        row += [np.mean((low <= truth) & (truth <= high)), np.mean(high - low)]
+    return row
+
+
+def reduce_job(groups_path: str, fits_path: str) -> pd.DataFrame:
+    """One row per fit of one fit job: its fit row (:data:`FIT_COLUMNS` but ``mu_mean``),
+    ``shrinkage``, ``shrinkage_ratio`` and :data:`ERRORS` (NaN for a fit without estimates)."""
+    groups = pq.read_table(groups_path, columns=GROUP_COLUMNS).to_pandas()
+    fits = pq.read_table(fits_path, columns=FIT_COLUMNS).to_pandas()
+    rows_of = groups.groupby(FIT_KEY, sort=False).indices if len(groups) else {}
+    column = {name: groups[name].to_numpy() for name in GROUP_COLUMNS[len(FIT_KEY) :]}
+    bounds = [f"theta_{q}" for q in _BOUNDS]
+    values = []
+    for key, mu_mean in zip(
+        fits[FIT_KEY].itertuples(index=False, name=None), fits["mu_mean"], strict=True
+    ):
+        rows = rows_of.get(key)
+        if rows is None:  # the sampler failed: no estimates
+            values.append([np.nan] * (2 + len(ERRORS)))
+            continue
+        fit = {name: array[rows] for name, array in column.items()}
+        shrinkage = shrinkage_values(
+            fit["is_control"], fit["obs_logit"], fit["theta_mean"], fit["y"], fit["n"], mu_mean
+        )
+        treat = ~fit["is_control"]
+        errors = group_errors(
+            fit["true_logit"][treat],
+            fit["theta_mean"][treat],
+            {name: fit[name][treat] for name in bounds},
+        )
+        values.append([*shrinkage, *errors])
+    measured = pd.DataFrame(values, columns=["shrinkage", "shrinkage_ratio", *ERRORS])
+    return pd.concat([fits.drop(columns="mu_mean"), measured], axis=1)
+
+
+def _reduce_job(paths: tuple[str, str]) -> pd.DataFrame:
+    return reduce_job(*paths)
+
+
+def reduce_jobs(jobs: Sequence[tuple[str, str]], p0: float, workers: int = 1) -> pd.DataFrame:
+    """The per-fit table (schema PER_FIT) of every job's (groups, fits) files, sorted by fit;
+    jobs are read by ``workers`` processes."""
+    jobs = [(str(groups), str(fits)) for groups, fits in jobs]
+    if workers > 1 and len(jobs) > 1:
+        chunk = max(1, len(jobs) // (16 * workers))
+        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_reduce_job, jobs, chunksize=chunk))
+    else:
+        parts = [_reduce_job(job) for job in jobs]
+    per_fit = pd.concat(parts, ignore_index=True).sort_values(FIT_KEY, ignore_index=True)
+    spread = per_fit["spread"].to_numpy(float)
+    tau = np.where(per_fit["spread_axis"] == "tau", spread, implied_tau("p_sd", spread, p0))
+    return per_fit.assign(shrinkage_theory=theory_shrinkage(per_fit["n_per_group"], tau, p0))
+
+
+def example_groups(paths: Sequence[str]) -> pd.DataFrame:
+    """The groups rows of each file's first replicate (the figures' examples)."""
+    parts = []
+    for path in paths:
+        groups = tables.read_tables([path], tables.GROUPS)
+        parts.append(groups[groups["replicate"] == groups["replicate"].min()])
+    return pd.concat(parts, ignore_index=True) if parts else tables.read_tables([], tables.GROUPS)

@@ -1,0 +1,18 @@
+"""Your design, your data: the user's binomial groups fitted under each prior (and the
+baselines), then a design-matched simulation at exactly their group sizes and a what-if over
+scaled sizes.
+
+Modules, in the order the workflow uses them (``workflow/rules/userdata.smk``):
+
+* :mod:`~shrinksim.userdata.read` and :mod:`~shrinksim.userdata.load`: read and check the
+  user's file (:class:`~shrinksim.userdata.read.UserDataError` names file, row and column);
+* :mod:`~shrinksim.userdata.design`: design planning (sizes, control group, true tau values,
+  seed keys, the group size for a target shrinkage) and the ``userdata:`` settings checks;
+* :mod:`~shrinksim.userdata.fit`: the fits of the user's data and of the design-matched
+  data sets;
+* :mod:`~shrinksim.userdata.study`: the design-matched summaries and the what-if answer;
+* :mod:`~shrinksim.userdata.plot` and :mod:`~shrinksim.userdata.page`: figures and the
+  summary page.
+
+Their tables are in :mod:`shrinksim.tables` (``USER_DATA`` ... ``WHATIF``).
+"""

@@ -1,0 +1,133 @@
+"""Fits of the user's data: each group once per prior with partial pooling and once with
+each baseline; and the design-matched data sets and their fits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from shrinksim.design import DataCell, FitCell
+from shrinksim.engines import CompiledModel, Engine
+from shrinksim.fitting import fit_replicate
+from shrinksim.log import logger
+from shrinksim.shrinkage import fit_shrinkage, pooled_logit, shrinkage_ratios, theory_shrinkage
+from shrinksim.study.fit import fit_batch
+from shrinksim.study.simulate import simulate_sizes
+from shrinksim.tables import USER_FITS, USER_GROUPS
+from shrinksim.userdata.design import design_key, design_sizes, treatment_sizes
+
+
+def fit_key(prior: str, model: str) -> str:
+    """Seed key of a fit of the user's data (replicate 0)."""
+    return f"userdata/prior~{prior}/model~{model}"
+
+
+def fit_user_data(
+    engine: Engine,
+    compiled: CompiledModel,
+    data: pd.DataFrame,
+    prior: str,
+    model: str,
+    settings: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Fit the user's groups once with ``model`` (under ``prior`` for partial pooling).
+
+    Returns (groups, fit row, draws): :data:`shrinksim.tables.USER_GROUPS` rows, a
+    :data:`shrinksim.tables.USER_FITS` row, and the draws (``chain``, ``draw``, ``mu``,
+    ``tau``, ``theta[i]`` for the i-th group of ``data``; absent parameters are NaN).
+    A failed fit gives no group rows and no draws.
+    """
+    treated = treatment_sizes(data)
+    cell = FitCell(
+        DataCell(int(round(treated.mean())), len(treated), "tau", float("nan")), prior, model
+    )
+    kept: dict[str, np.ndarray] = {}
+
+    def keep(draws: Any, theta: np.ndarray) -> None:
+        chains, iterations = theta.shape[:2]
+        kept["chain"] = np.repeat(np.arange(chains), iterations)
+        kept["draw"] = np.tile(np.arange(iterations), chains)
+        for name in ("mu", "tau"):
+            value = draws.params.get(name)
+            kept[name] = (
+                value.reshape(-1) if value is not None else np.full(theta[..., 0].size, np.nan)
+            )
+        for i in range(theta.shape[-1]):
+            kept[f"theta[{i + 1}]"] = theta[..., i].reshape(-1)
+
+    groups = data.reset_index(drop=True)
+    summary, row = fit_replicate(
+        engine, compiled, cell, groups, settings, 0, key=fit_key(prior, model), on_draws=keep
+    )
+    row |= {"prior": prior, "model": model, "groups": len(data), "outcomes": int(data["n"].sum())}
+    if summary is None:
+        fit = pd.DataFrame([row]).reindex(columns=USER_FITS.names)
+        return USER_GROUPS.empty_table().to_pandas(), fit, pd.DataFrame()
+    mu_mean = row.get("mu_mean", float("nan"))
+    measured = fit_shrinkage(summary.assign(mu_mean=mu_mean))
+    row |= measured.to_dict()
+    pooled = pooled_logit(summary, mu_mean)
+    summary["shrink_ratio"] = shrinkage_ratios(
+        summary["obs_logit"].to_numpy(), summary["theta_mean"].to_numpy(), pooled
+    )
+    if model == "partial":
+        p0 = float(expit(row["mu_median"]))
+        summary["shrinkage_normal"] = theory_shrinkage(summary["n"], row["tau_median"], p0)
+    else:
+        summary["shrinkage_normal"] = np.nan
+    summary = summary.assign(prior=prior, model=model)
+    fit = pd.DataFrame([row]).reindex(columns=USER_FITS.names)
+    return summary, fit, pd.DataFrame(kept).assign(prior=prior, model=model)
+
+
+def simulate_design(
+    seed: int, data: pd.DataFrame, point: Mapping[str, Any], scale: float, replicates: list[int]
+) -> pd.DataFrame:
+    """Data sets with the user's treatment-group sizes times ``scale`` and the user's control
+    group, at the true tau and p0 of design ``point`` (a row of
+    :func:`shrinksim.userdata.design.design_points`); table :data:`shrinksim.tables.DATA`."""
+    sizes = design_sizes(data, scale)
+    key = design_key(scale, float(point["tau"]))
+    return pd.concat(
+        [
+            simulate_sizes(
+                seed,
+                key,
+                r,
+                sizes,
+                float(point["tau"]),
+                float(point["p0"]),
+                int(point["control_n"]),
+                float(point["control_p"]),
+            )
+            for r in replicates
+        ],
+        ignore_index=True,
+    )
+
+
+def fit_design(
+    engine: Engine,
+    compiled: CompiledModel,
+    simulated: pd.DataFrame,
+    point: Mapping[str, Any],
+    scale: float,
+    prior: str,
+    settings: Mapping[str, Any],
+    progress: Callable[[str], None] = logger.info,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit simulated design-matched data sets with partial pooling under ``prior``; tables
+    :data:`shrinksim.tables.GROUPS` and :data:`shrinksim.tables.FITS`, whose cell columns say
+    n_per_group = the rounded mean treatment-group size, spread = the true tau; ``progress``
+    gets one message per fit."""
+    first = simulated[simulated["replicate"] == simulated["replicate"].min()]
+    treated = first.loc[~first["is_control"], "n"]
+    tau = float(point["tau"])
+    cell = FitCell(DataCell(int(round(treated.mean())), len(treated), "tau", tau), prior, "partial")
+    key = f"{design_key(scale, tau)}/prior~{prior}/model~partial"
+    done = fit_batch(engine, compiled, cell, simulated, settings, progress=progress, key=key)
+    return done.groups, done.fits
