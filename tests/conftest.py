@@ -1,16 +1,46 @@
-"""Shared fixtures: the repository's config and schema, and compiled Stan programs."""
+"""Shared fixtures and helpers of every test group.
+
+* ``tests/unit/``: no Stan, no Snakemake (``make test-fast`` runs ``pytest -m "not slow"``);
+* ``tests/stan/``: real Stan fits;
+* ``tests/workflow/``: snakemake runs on the tiny configs in scratch checkouts.
+
+Every test under ``stan/`` and ``workflow/`` is marked ``slow`` here, so a new file there
+cannot forget it. Helpers are imported as ``from conftest import ...``.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
+from shrinksim import design, tables
 from shrinksim.settings import load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 CACHE = REPO / ".cache"  # compiled PyStan models, shared with `make run`
+CONFIGS = TESTS / "configs"
+TINY = CONFIGS / "tiny.yaml"
+SLOW_GROUPS = ("stan", "workflow")
+"""Folders of ``tests/`` whose every test is slow."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        if path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in SLOW_GROUPS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +71,233 @@ def compile_program(tmp_path_factory):
         return done[program, engine]
 
     return compile_
+
+
+# --- a synthetic fit job with hand-computable measures (unit tests) ------------------------
+
+SYNTHETIC = design.DataCell(20, 3, "tau", 0.5)
+"""The data cell of :func:`synthetic_fit_job`."""
+
+SYNTHETIC_SHRINKAGE = [0.3, 0.5, 0.7, 0.5]
+"""Shrinkage factor of the synthetic fits of replicates 0..3 (replicate 4 fails); the median
+ratio is each minus 0.1."""
+
+_OBSERVED = np.array([-4.0, 0.0, 4.0])  # observed log-odds of the 3 treatment groups
+_MU = -8.0  # posterior mean of mu of every fit
+
+
+def _fill(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``frame`` with every other column of ``schema``: NaN, null, False or ""."""
+    defaults = {
+        field.name: (
+            np.nan
+            if pa.types.is_floating(field.type)
+            else False
+            if pa.types.is_boolean(field.type)
+            else ""
+            if pa.types.is_string(field.type)
+            else pd.NA
+        )
+        for field in schema
+        if field.name not in frame.columns
+    }
+    return frame.assign(**defaults)[schema.names]
+
+
+def synthetic_fit_job(prior: str = "weak", model: str = "partial") -> tuple[pd.DataFrame, ...]:
+    """Groups and fits tables (schemas GROUPS and FITS) of a fit job of five replicates of
+    one cell (:data:`SYNTHETIC`): four fits with estimates, one sampler error; hand-computed
+    in ``unit/test_measures.py``.
+
+    * Fits: status divergent, ok, ok, ok, error; tau means 0.4, 0.6, 0.5, 0.7 with intervals
+      whose misses are counted there; R-hat 1.02 in replicate 1, tail ESS 150 in replicate 2.
+    * Groups: three treatment groups observed at log-odds -4, 0, 4 and a far-off control
+      group (it must count nowhere). Posterior means lie on the line a + (1 - b) x with b
+      of :data:`SYNTHETIC_SHRINKAGE` (so 1 - slope = b), mu = -8 and a = -8 (b - 0.1): the
+      ratio (x - estimate) / (x - mu) rises with x, so the middle group's ratio
+      -a / -mu = b - 0.1 is the median one. True log-odds: the estimates themselves (even
+      replicates) or the estimates minus (-0.5, 0.5, 0.5) (odd ones); the ranks always agree.
+      The 50 and 90 % intervals are estimate +- h, the 95 % ones +- 2 h, with h = 0.25 in
+      replicate 0 (its 50 and 90 % intervals miss under a shifted truth) and 1 elsewhere.
+    """
+    cell = {
+        "n_per_group": SYNTHETIC.n,
+        "groups": SYNTHETIC.groups,
+        "spread_axis": SYNTHETIC.spread_axis,
+        "spread": SYNTHETIC.spread,
+        "prior": prior,
+        "model": model,
+    }
+    fits = pd.DataFrame(
+        {
+            **cell,
+            "replicate": range(5),
+            "status": ["divergent", "ok", "ok", "ok", "error"],
+            "message": ["", "", "", "", "Initialization failed"],
+            "attempts": [2, 1, 1, 1, 2],
+            "adapt_delta": 0.9,
+            "seed": range(100, 105),
+            "engine": "pystan",
+            "mu_mean": [_MU] * 4 + [np.nan],
+            "tau_mean": [0.4, 0.6, 0.5, 0.7, np.nan],
+            # 95 % intervals: the last one misses 0.5; 90 %: two miss; 50 %: three miss
+            "tau_q025": [0.2, 0.3, 0.3, 0.55, np.nan],
+            "tau_q975": [0.8, 0.9, 0.7, 0.95, np.nan],
+            "tau_q05": [0.25, 0.51, 0.35, 0.6, np.nan],
+            "tau_q95": [0.75, 0.85, 0.65, 0.9, np.nan],
+            "tau_q25": [0.3, 0.55, 0.45, 0.65, np.nan],
+            "tau_q75": [0.45, 0.65, 0.55, 0.75, np.nan],
+            "divergences": pd.array([2, 0, 0, 0, None], dtype="Int32"),
+            "treedepth_hits": pd.array([0, 0, 0, 0, None], dtype="Int32"),
+            "rhat_max": [1.0, 1.02, 1.0, 1.0, np.nan],
+            "ess_bulk_min": [900.0, 900, 900, 900, np.nan],
+            "ess_tail_min": [900.0, 900, 150, 900, np.nan],  # 2 chains: low below 200
+            "sampling_seconds": [1.0, 1.5, 2.0, 2.5, np.nan],
+        }
+    )
+    rows = []
+    for replicate, b in enumerate(SYNTHETIC_SHRINKAGE):
+        estimate = _MU * (b - 0.1) + (1 - b) * _OBSERVED
+        error = np.array([-0.5, 0.5, 0.5]) if replicate % 2 else np.zeros(3)
+        half = 0.25 if replicate == 0 else 1.0
+        group = pd.DataFrame(
+            {
+                "replicate": replicate,
+                "group": [1, 2, 3],
+                "is_control": False,
+                "obs_logit": _OBSERVED,
+                "true_logit": estimate - error,
+                "theta_mean": estimate,
+                "theta_sd": half,
+                "theta_median": estimate,
+                "theta_q25": estimate - half,
+                "theta_q05": estimate - half,
+                "theta_q75": estimate + half,
+                "theta_q95": estimate + half,
+                "theta_q025": estimate - 2 * half,
+                "theta_q975": estimate + 2 * half,
+            }
+        )
+        control = group.iloc[[2]].assign(group=0, is_control=True, obs_logit=-1.0, theta_mean=9.0)
+        rows += [control, group]
+    groups = pd.concat(rows, ignore_index=True).assign(**cell)
+    groups["n"] = np.where(groups["is_control"], 200, SYNTHETIC.n)
+    groups["y"] = np.round(groups["n"] / (1 + np.exp(-groups["obs_logit"]))).astype(int)
+    expit = {name: 1 / (1 + np.exp(-groups[name])) for name in ("true_logit", "obs_logit")}
+    groups = groups.assign(true_p=expit["true_logit"], obs_p=expit["obs_logit"])
+    for name in tables.GROUPS.names:
+        if name.startswith("theta_") and name != "theta_sd":
+            groups["p_" + name.removeprefix("theta_")] = 1 / (1 + np.exp(-groups[name]))
+    return _fill(groups, tables.GROUPS), _fill(fits, tables.FITS)
+
+
+def write_fit_job(
+    root: Path,
+    groups: pd.DataFrame,
+    fits: pd.DataFrame,
+    batch: int = 0,
+    draws: pd.DataFrame | None = None,
+) -> tuple[str, str]:
+    """Write ``groups``, ``fits`` and ``draws`` (default: none) where the fit job of ``batch``
+    of their data cell writes them under ``root`` (a results folder); return the groups and
+    fits paths (a job of :func:`shrinksim.study.summarize.reduce_jobs`)."""
+    first = fits.iloc[0]
+    cell = design.DataCell(
+        int(first["n_per_group"]), int(first["groups"]), first["spread_axis"], first["spread"]
+    )
+    frames = {
+        "groups": (groups, tables.GROUPS),
+        "fits": (fits, tables.FITS),
+        "draws": (tables.DRAWS.empty_table().to_pandas() if draws is None else draws, tables.DRAWS),
+    }
+    paths = {}
+    for table, (frame, schema) in frames.items():
+        paths[table] = design.result_path(
+            design.FIT_TABLE, root, table=table, datacell=cell.path, batch=batch
+        )
+        tables.write_table(frame, paths[table], schema)
+    return paths["groups"], paths["fits"]
+
+
+# --- snakemake in scratch checkouts (workflow tests) ---------------------------------------
+
+BIN = Path(sys.executable).parent
+"""The venv's scripts (snakemake, python)."""
+
+LINKED = ("Snakefile", "config.yaml", "workflow", "stan", "profiles")
+"""What a scratch checkout links to: the workflow's sources, not its results."""
+
+
+def checkout(workdir: Path) -> Path:
+    """A scratch checkout in ``workdir``: links to the workflow sources, its own results/."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in LINKED:
+        (workdir / name).symlink_to(REPO / name)
+    return workdir
+
+
+def environment(tmpdir: Path | None = None) -> dict[str, str]:
+    """The environment of a snakemake run: the venv first on PATH (its jobs call ``python -m
+    shrinksim``), and ``TMPDIR`` if given."""
+    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return env | {"TMPDIR": str(tmpdir)} if tmpdir else env
+
+
+def snakemake_command(
+    *args: str, configs: Sequence[Path] = (TINY,), config: Sequence[str] = ()
+) -> list[str]:
+    """The venv's snakemake: ``args`` (targets and options), the ``configs`` files, then
+    ``--config cache_dir=<the shared cache>`` and the ``config`` overrides."""
+    return [
+        str(BIN / "snakemake"),
+        *args,
+        "--configfile",
+        *map(str, configs),
+        "--config",
+        f"cache_dir={CACHE}",
+        *config,
+    ]
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configs: Sequence[Path] = (TINY,),
+    config: Sequence[str] = (),
+    tmpdir: Path | None = None,
+) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` (2 cores unless ``args`` say otherwise), output captured."""
+    cores = () if "--cores" in args else ("--cores", "2")
+    return subprocess.run(
+        snakemake_command(*args, *cores, configs=configs, config=config),
+        cwd=workdir,
+        env=environment(tmpdir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def lint(*config: str) -> str:
+    """What ``snakemake --lint`` says about the repository's workflow (with ``config``)."""
+    extra = ["--config", *config] if config else []
+    done = subprocess.run(
+        [str(BIN / "snakemake"), "--lint", *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout + done.stderr
+
+
+def without_timings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the columns that measure time (the only numbers allowed to differ
+    between runs)."""
+    return frame.drop(columns=[c for c in frame.columns if c.endswith("_seconds")])
+
+
+def read_dataset(folder: Path) -> pd.DataFrame:
+    """A Hive-partitioned dataset (e.g. ``results/fits``) with its partition columns, rows in
+    file order (sorted paths)."""
+    return ds.dataset(folder, format="parquet", partitioning="hive").to_table().to_pandas()

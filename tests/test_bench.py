@@ -40,7 +40,7 @@ def test_tree_bytes_counts_files_under_paths(tmp_path):
 
 
 def test_memory_job_is_a_valid_fit_command(tmp_path):
-    from shrinksim.cli import parser
+    from shrinksim.cli.main import parser
 
     cell = "n_per_group=35/groups=100/p_sd=0.05"
     cmd = workflow.fit_command(
@@ -112,6 +112,9 @@ def test_synthesiser_relabels_replicates_and_cells():
     # draws: only the batch's first replicate, from the template's first
     draws = out["draws"].to_pandas()
     assert draws["replicate"].tolist() == [4, 4] and draws["group"].tolist() == [0, 1]
+    # floats differ by replicate (so files compress like real ones), by less than 1e-10
+    spread = groups["theta_mean"].to_numpy()
+    assert len(set(spread[:8])) == 4 and np.allclose(spread, 0.5, rtol=1e-10, atol=0)
 
 
 def test_scale_study_config_and_output_parsing():

@@ -1,5 +1,5 @@
 """``python -m shrinksim STAGE ...``."""
 
-from shrinksim.cli import main
+from shrinksim.cli.main import main
 
 main()

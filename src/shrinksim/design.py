@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,15 @@ def replicate_batches(config: Mapping[str, Any]) -> list[list[int]]:
     return batches(int(config["replicates"]), int(config["batch_size"]))
 
 
+def span(indices: Sequence[int]) -> str:
+    """A batch's consecutive indices as ``start:stop``: a command-line argument whose length
+    does not grow with the batch."""
+    start, stop = indices[0], indices[-1] + 1
+    if list(indices) != list(range(start, stop)):
+        raise ValueError(f"not consecutive: {list(indices)}")
+    return f"{start}:{stop}"
+
+
 def seed_sequence(seed: int, key: str, replicate: int) -> np.random.SeedSequence:
     """Seed for (``key``, replicate): independent of job order, batch size and executor."""
     words = np.frombuffer(hashlib.sha256(key.encode()).digest()[:16], dtype=np.uint32)
@@ -223,7 +232,9 @@ USERDATA_POINTS = "userdata/design/points.parquet"
 USERDATA_SIMULATED = "userdata/design/scale={scale}/tau={tauk}/batch={batch}.parquet"
 """Simulated data sets of the design-matched study."""
 
-USERDATA_DESIGN_FIT = "userdata/design/scale={scale}/tau={tauk}/prior={prior}/batch={batch}/{table}.parquet"
+USERDATA_DESIGN_FIT = (
+    "userdata/design/scale={scale}/tau={tauk}/prior={prior}/batch={batch}/{table}.parquet"
+)
 """The design-matched fits of one (scale, tau, prior) and batch (``table`` groups or fits)."""
 
 USERDATA_SUMMARY = "userdata/summary/{name}.parquet"
@@ -275,3 +286,12 @@ def fit_job_tables(
         for cell, batch in fit_jobs(config)
         if wanted is None or batch in wanted
     ]
+
+
+def results_folder(path: str) -> str:
+    """The results folder of a result file's ``path`` (the path up to :data:`RESULTS`, which
+    a storage plugin may have prefixed)."""
+    head, found, _ = str(path).partition(f"{RESULTS}/")
+    if not found:
+        raise ValueError(f"{path}: not under {RESULTS}/")
+    return head + RESULTS

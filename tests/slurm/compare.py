@@ -1,9 +1,12 @@
-"""Check that two runs' summary tables are identical, timing columns aside.
+"""Check that two runs' tables are identical, timing columns aside.
 
-Usage: python tests/slurm/compare.py LOCAL_DIR SLURM_DIR   (e.g. the two results/summary)
-Exit 0 if both directories hold the same *.parquet tables (at least one) and they are equal
-cell for cell (exact, NaN == NaN) after dropping columns that measure time (``*_seconds``);
-else print what differs and exit 1.
+Usage: python tests/slurm/compare.py LOCAL_DIR SLURM_DIR   (e.g. the two results folders)
+Every *.parquet file below LOCAL_DIR is compared with the file at the same relative path
+below SLURM_DIR: the summary tables (per_fit, shrinkage, cells, measures, example_groups,
+example_draws), and the Hive datasets of the fit jobs (data, groups, fits, draws). Exit 0 if
+both directories hold the same files (at least one) and they are equal cell for cell (exact,
+NaN == NaN) after dropping columns that measure time (``*_seconds``); else print what
+differs and exit 1.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 
+def tables(directory: Path) -> set[str]:
+    """Relative paths of every Parquet file below ``directory``."""
+    return {str(path.relative_to(directory)) for path in directory.rglob("*.parquet")}
+
+
 def load(directory: Path, name: str) -> pd.DataFrame:
-    table = pq.read_table(directory / f"{name}.parquet").to_pandas()
+    table = pq.read_table(directory / name).to_pandas()
     return table.drop(columns=[c for c in table.columns if c.endswith("_seconds")])
 
 
@@ -25,10 +33,10 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     left, right = map(Path, argv)
-    names = {path.stem for path in left.glob("*.parquet")}
-    others = {path.stem for path in right.glob("*.parquet")}
+    names, others = tables(left), tables(right)
     if names != others or not names:
-        print(f"different or missing tables: {sorted(names)} vs {sorted(others)}", file=sys.stderr)
+        only = sorted(names ^ others) or "none found"
+        print(f"different or missing tables: {only}", file=sys.stderr)
         return 1
     failed = False
     for name in sorted(names):
@@ -37,9 +45,9 @@ def main(argv: list[str]) -> int:
             pd.testing.assert_frame_equal(a, b, check_exact=True)
         except AssertionError as err:
             failed = True
-            print(f"{name}.parquet differs:\n{err}", file=sys.stderr)
+            print(f"{name} differs:\n{err}", file=sys.stderr)
         else:
-            print(f"{name}.parquet: {len(a)} rows x {a.shape[1]} columns identical")
+            print(f"{name}: {len(a)} rows x {a.shape[1]} columns identical")
     return 1 if failed else 0
 
 

@@ -222,19 +222,24 @@ say "snakemake submitted ${#submitted[@]} SLURM jobs (ids $(printf '%s\n' "${sub
 missing=$(comm -23 <(printf '%s\n' "${submitted[@]}") <(printf '%s\n' "${completed[@]}"))
 [[ -z $missing ]] || die "submitted but not recorded as COMPLETED by slurmctld: $missing"
 
-python "$REPO/tests/slurm/compare.py" "$TMP/local/results/summary" "$TMP/slurm/results/summary" ||
+python "$REPO/tests/slurm/compare.py" "$TMP/local/results" "$TMP/slurm/results" ||
 	die "SLURM and local results differ"
-say "results identical to the local run"
+say "results identical to the local run (every table: summary and fit jobs)"
 
 # --- SIGKILL: the jobs outlive snakemake; cancel them, unlock, resume ------------------------
-# Refit one prior's partial-pooling fits (asked for as targets: the 2 fit jobs of their data
-# cells, which refit every model of the cell), killing snakemake while they run. Two threads per fit now, so cpus_per_task is seen to follow threads (and the
-# numbers must not change).
-fit_dirs=(results/fits/*/*/*/prior~weak/model~partial/batch~0)
-((${#fit_dirs[@]} == 2)) || die "expected 2 fit directories of prior weak, found ${#fit_dirs[@]}"
+# Refit the first batch of every data cell (the tiny study's 2 fit jobs, each fitting every
+# prior and model of its cell), asked for as targets, killing snakemake while they run. Two
+# threads per fit now, so cpus_per_task is seen to follow threads (and the numbers must not
+# change).
+mapfile -t fit_jobs < <(cd results/fits && printf '%s\n' */*/*/batch=0)
+((${#fit_jobs[@]} == 2)) || die "expected 2 fit jobs of batch 0, found ${#fit_jobs[@]}"
 targets=()
-for fit_dir in "${fit_dirs[@]}"; do targets+=("$fit_dir/groups.parquet" "$fit_dir/fits.parquet"); done
-rm -r "${fit_dirs[@]}"
+for job in "${fit_jobs[@]}"; do
+	for table in groups fits draws; do
+		targets+=("results/$table/$job/part-0.parquet")
+	done
+done
+rm "${targets[@]}"
 SLURM_ARGS+=(--set-threads fit=2)
 snakemake "${targets[@]}" "${SLURM_ARGS[@]}" >"$TMP/log/snakemake-killed.log" 2>&1 &
 victim=$!
@@ -263,10 +268,8 @@ mapfile -t resumed < <(submitted_ids "$TMP/log/snakemake-resumed.log")
 say "cancelled the killed run's jobs and resumed: ${#resumed[@]} more SLURM jobs"
 two_cpus=$(grep -c 'JobState=COMPLETED .*Tres=cpu=2,' "$TMP/log/jobcomp.log" || true)
 ((two_cpus >= 2)) || die "expected 2 completed fit jobs with 2 CPUs (--set-threads fit=2), slurmctld saw $two_cpus"
-for fit_dir in "${fit_dirs[@]}"; do
-	python "$REPO/tests/slurm/compare.py" "$TMP/local/$fit_dir" "$fit_dir" ||
-		die "$fit_dir after the resume differs from the local run"
-done
+python "$REPO/tests/slurm/compare.py" "$TMP/local/results" results ||
+	die "the refitted tables differ from the local run after the resume"
 cd "$REPO"
 
 say "PASS: ${#submitted[@]} SLURM jobs for the tiny study, results identical to the local run," \

@@ -1,6 +1,6 @@
-# Helpers of every rule file: the checked config, the engine, and named functions that turn
-# the design (shrinksim.design: cells, batches, seeds and every result path) into rule
-# inputs, outputs and params. Rule files call these and spell no path or Python of their own.
+# Helpers of the rules. The checked config, the engine, and named functions that turn the
+# design of shrinksim.design (cells, batches, seeds and every result path) into inputs,
+# outputs and params; the rule files call these and spell no path or Python of their own.
 import json
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def result(template, **fields):
 
 
 def log(job):
-    """The log file of ``job`` (rule name and wildcards)."""
+    """The log file of ``job`` (the rule and its wildcards)."""
     return result(design.LOG, job=job)
 
 
@@ -132,7 +132,9 @@ def sampling_settings():
 def fit_job_settings():
     """What a study fit job's numbers depend on, besides its data: its fits and priors."""
     priors = {prior: config["priors"][prior] for prior in config["grid"]["prior"]}
-    return as_json(sampling_settings() | {"priors": priors, "fits": design.model_fits(config)})
+    return as_json(
+        sampling_settings() | {"priors": priors, "fits": design.model_fits(config)}
+    )
 
 
 def one_prior_settings(wildcards):
@@ -144,8 +146,8 @@ def one_prior_settings(wildcards):
 
 
 def batch_replicates(wildcards):
-    """The replicates of batch ``wildcards.batch``, comma-separated."""
-    return ",".join(map(str, design.replicate_batches(config)[int(wildcards.batch)]))
+    """The replicates of batch ``wildcards.batch`` as ``start:stop``."""
+    return design.span(design.replicate_batches(config)[int(wildcards.batch)])
 
 
 def cpus(wildcards, threads):
@@ -167,13 +169,16 @@ def sbc_job_settings(wildcards):
 
 
 def sbc_simulations(wildcards):
-    """The simulations of SBC batch ``wildcards.batch``, comma-separated."""
-    return ",".join(map(str, sbc_design.batches(config)[int(wildcards.batch)]))
+    """The simulations of SBC batch ``wildcards.batch`` as ``start:stop``."""
+    return design.span(sbc_design.batches(config)[int(wildcards.batch)])
 
 
 def sbc_outputs():
     """What `snakemake calibration` builds (and `all`, with sbc.enabled)."""
-    return [result(design.SBC_TABLE, name="tests"), result(design.FIGURE, name="sbc_ecdf", ext="png")]
+    return [
+        result(design.SBC_TABLE, name="tests"),
+        result(design.FIGURE, name="sbc_ecdf", ext="png"),
+    ]
 
 
 def userdata_settings():
@@ -208,12 +213,16 @@ def userdata_design_fits(table):
 def userdata_replicates(wildcards):
     """The replicates of design-matched batch ``wildcards.batch``, comma-separated."""
     count = int(config["userdata"]["replicates"])
-    return ",".join(map(str, design.batches(count, config["batch_size"])[int(wildcards.batch)]))
+    return ",".join(
+        map(str, design.batches(count, config["batch_size"])[int(wildcards.batch)])
+    )
 
 
 def userdata_priors():
     """The grid's priors as JSON (name -> prior text), for the hyperparameter figure."""
-    return as_json({prior: config["priors"][prior] for prior in config["grid"]["prior"]})
+    return as_json(
+        {prior: config["priors"][prior] for prior in config["grid"]["prior"]}
+    )
 
 
 def all_outputs():
@@ -221,7 +230,10 @@ def all_outputs():
     and the calibration's when configured."""
     outputs = [summary(name) for name in ("per_fit", "shrinkage", "cells", "measures")]
     outputs += [result(design.FIGURE, name=name, ext="png") for name in design.FIGURES]
-    outputs += [result(design.REPORT_PAGE, name=name) for name in ("config", "software", "measures")]
+    outputs += [
+        result(design.REPORT_PAGE, name=name)
+        for name in ("config", "software", "measures")
+    ]
     if config.get("data"):
         outputs.append(result(design.USERDATA_FIGURE, name="summary.html"))
     if config["sbc"]["enabled"]:
@@ -242,3 +254,9 @@ def sbc_settings():
 def userdata_quantiles():
     """The tau quantiles of the design-matched study, comma-separated."""
     return ",".join(map(str, config["userdata"]["tau_quantiles"]))
+
+
+def results_folder(wildcards, input):
+    """The results folder as the job sees it (a storage plugin may prefix it): that of its
+    first input. The reduces find their many inputs below it by the design."""
+    return design.results_folder(input[0])

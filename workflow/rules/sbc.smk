@@ -40,7 +40,7 @@ rule sbc_summarize:
         runtime=10,
     params:
         study=sbc_settings(),
-        results=design.RESULTS,
+        results=results_folder,
         alpha=config["sbc"]["alpha"],
     shell:
         "python -m shrinksim sbc-summarize --study {params.study:q} --results {params.results}"

@@ -24,7 +24,7 @@ rule summarize:
         runtime=30,
     params:
         study=study_settings(),
-        results=design.RESULTS,
+        results=results_folder,
     shell:
         "python -m shrinksim summarize --study {params.study:q} --results {params.results}"
         " --threads {threads} --per-fit-out {output.per_fit} --shrinkage-out {output.shrinkage}"

@@ -140,7 +140,7 @@ rule userdata_summarize:
         runtime=10,
     params:
         study=userdata_settings(),
-        results=design.RESULTS,
+        results=results_folder,
         target=config["userdata"]["target"],
     shell:
         "python -m shrinksim userdata-summarize --study {params.study:q}"
@@ -199,7 +199,7 @@ rule userdata_plot:
         runtime=10,
     params:
         study=userdata_settings(),
-        results=design.RESULTS,
+        results=results_folder,
         priors=userdata_priors(),
         show_groups=config["userdata"]["show_groups"],
         target=config["userdata"]["target"],

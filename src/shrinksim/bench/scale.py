@@ -190,6 +190,12 @@ class Measured:
     rules: dict[str, tuple[float, float]] = field(default_factory=dict)
     tables_mb: float = math.nan
 
+    @property
+    def peak_mb(self) -> float:
+        """Peak RSS of any after-fitting job: its benchmark record (all its processes) or
+        the largest single process, whichever is larger."""
+        return max([self.after.peak_mb, *(mb for _, mb in self.rules.values() if not math.isnan(mb))])
+
 
 def template_tables(work: Path, cache_dir: Path, cores: int) -> dict[str, pa.Table]:
     """Run the workflow's one fit job of :data:`TEMPLATE` for real; return its tables."""
@@ -241,6 +247,9 @@ def measure(
         if ran:
             raise RuntimeError(f"snakemake ran more than the rules after fitting: {sorted(ran)}")
         results = study / design.RESULTS
+        reduced = pq.read_metadata(results / design.SUMMARY.format(name="per_fit")).num_rows
+        if reduced != total_fits:
+            raise RuntimeError(f"per_fit has {reduced} rows, the study {total_fits} fits")
         return Measured(
             fits=total_fits,
             jobs=counts.get("total", 0),
@@ -266,33 +275,39 @@ def exponent(sizes: Sequence[float], values: Sequence[float]) -> float:
 
 
 def report(rows: Sequence[Measured]) -> None:
-    """The table, the growth exponents (from 10^4 fits up) and the targets."""
+    """The tables, the growth exponents (from 10^4 fits up) and the targets."""
     print(
-        f"\n{'fits':>10} {'jobs':>7} {'fit jobs':>8} {'disk GB':>8} {'DAG s':>7} {'DAG MB':>7} "
-        f"{'after s':>8} {'after MB':>8} {'tables MB':>9} "
-        + " ".join(f"{rule + ' MB':>15}" for rule in AFTER_FITTING)
-        + f" {'longest cmd':>20}"
+        f"\n{'fits':>10} {'jobs':>6} {'fit jobs':>8} {'disk GB':>7} {'synth s':>7} {'DAG s':>6} "
+        f"{'DAG MB':>6} {'after s':>7} {'peak MB':>7} {'tables MB':>9} {'longest command':>22}"
     )
     for m in rows:
-        rss = [m.rules.get(rule, (math.nan, math.nan))[1] for rule in AFTER_FITTING]
         print(
-            f"{m.fits:>10,} {m.jobs:>7,} {m.fit_jobs:>8,} {m.disk_gb:>8.2f} {m.dag.seconds:>7.1f} "
-            f"{m.dag.peak_mb:>7.0f} {m.after.seconds:>8.1f} {m.after.peak_mb:>8.0f} "
-            f"{m.tables_mb:>9.1f} "
-            + " ".join(f"{x:>15.0f}" for x in rss)
-            + f" {m.command[1]:>10,} ({m.command[0]})"
+            f"{m.fits:>10,} {m.jobs:>6,} {m.fit_jobs:>8,} {m.disk_gb:>7.2f} "
+            f"{m.synth_seconds:>7.0f} {m.dag.seconds:>6.1f} {m.dag.peak_mb:>6.0f} "
+            f"{m.after.seconds:>7.1f} {m.peak_mb:>7.0f} {m.tables_mb:>9.1f} "
+            f"{m.command[1]:>9,} ({m.command[0]})"
+        )
+    print(f"\nafter-fitting jobs, wall s / peak RSS MB (benchmark files):\n{'fits':>10}", end="")
+    print("".join(f" {rule:>18}" for rule in AFTER_FITTING) + f" {'largest process MB':>19}")
+    for m in rows:
+        cells = [m.rules.get(rule, (math.nan, math.nan)) for rule in AFTER_FITTING]
+        print(
+            f"{m.fits:>10,}"
+            + "".join(f" {f'{s:.1f} / {mb:.0f}':>18}" for s, mb in cells)
+            + f" {m.after.peak_mb:>19.0f}"
         )
     fitted = [m for m in rows if m.fits >= 10_000] or list(rows)
     if len(fitted) >= 2:
         sizes = [m.fits for m in fitted]
         print(
-            f"\ngrowth exponents from {sizes[0]:,} to {sizes[-1]:,} fits (target <= {TARGETS['exponent']}):"
+            f"\ngrowth exponents from {sizes[0]:,} to {sizes[-1]:,} fits "
+            f"(target <= {TARGETS['exponent']}):"
         )
         series = {
-            "DAG seconds": [m.dag.seconds for m in fitted],
-            "DAG peak RSS": [m.dag.peak_mb for m in fitted],
-            "after-fitting seconds": [m.after.seconds for m in fitted],
-            "after-fitting peak RSS": [m.after.peak_mb for m in fitted],
+            "snakemake -n seconds": [m.dag.seconds for m in fitted],
+            "snakemake -n peak RSS": [m.dag.peak_mb for m in fitted],
+            "after fitting, seconds": [m.after.seconds for m in fitted],
+            "after fitting, peak RSS": [m.peak_mb for m in fitted],
         }
         for rule in AFTER_FITTING:
             if all(rule in m.rules for m in fitted):
@@ -306,7 +321,7 @@ def report(rows: Sequence[Measured]) -> None:
         print(f"\nat {largest.fits:,} fits:")
         checks = [
             ("after fitting, s", largest.after.seconds, TARGETS["after_seconds"]),
-            ("after fitting, peak RSS MB", largest.after.peak_mb, TARGETS["after_mb"]),
+            ("after fitting, peak RSS MB", largest.peak_mb, TARGETS["after_mb"]),
             ("snakemake -n, s", largest.dag.seconds, TARGETS["dag_seconds"]),
         ]
         for name, value, target in checks:

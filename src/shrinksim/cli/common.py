@@ -8,7 +8,11 @@ from typing import Any
 
 
 def integers(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]``."""
+    """``"0:3"`` (start:stop, as :func:`shrinksim.design.span` writes) or ``"0,1,2"`` ->
+    ``[0, 1, 2]``."""
+    if ":" in text:
+        start, stop = text.split(":")
+        return list(range(int(start), int(stop)))
     return [int(x) for x in text.split(",")]
 
 

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cell", required=True, help="SBC design, e.g. n_per_group=10/groups=10/prior=weak"
     )
-    p.add_argument("--simulations", type=integers, required=True, help="e.g. 0,1,2")
+    p.add_argument("--simulations", type=integers, required=True, help="start:stop, e.g. 0:3")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_sbc_fit)
 

@@ -137,7 +137,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cell", required=True, help="data cell, e.g. n_per_group=35/groups=100/tau=0.25"
     )
-    p.add_argument("--replicates", type=integers, required=True, help="e.g. 0,1,2")
+    p.add_argument("--replicates", type=integers, required=True, help="start:stop, e.g. 0:3")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_simulate)
 

@@ -43,20 +43,8 @@ GROUP_COLUMNS = [
 ]
 """Columns of a job's groups table that the reduce reads."""
 
-FIT_COLUMNS = [
-    *FIT_KEY,
-    "status",
-    "engine",
-    "mu_mean",
-    "tau_mean",
-    *(f"tau_{q}" for q in _BOUNDS),
-    "divergences",
-    "rhat_max",
-    "ess_bulk_min",
-    "ess_tail_min",
-    "sampling_seconds",
-]
-"""Columns of a job's fits table that the reduce reads."""
+FIT_COLUMNS = [name for name in tables.PER_FIT.names if name in tables.FITS.names] + ["mu_mean"]
+"""Columns of a job's fits table that the reduce reads: those the per-fit table keeps, and mu."""
 
 ERRORS = ["squared_error", "absolute_error", "rank_correlation"] + [
     f"{what}_{level}" for level in LEVELS for what in ("coverage", "width")

@@ -143,4 +143,6 @@ def fit_files(config: Mapping[str, Any], table: str, root: str) -> list[str]:
 
 def design_fit_files(config: Mapping[str, Any], table: str, root: str) -> list[str]:
     """The ``table`` of every design-matched fit job, in :func:`design_jobs` order."""
-    return [result_path(USERDATA_DESIGN_FIT, root, table=table, **job) for job in design_jobs(config)]
+    return [
+        result_path(USERDATA_DESIGN_FIT, root, table=table, **job) for job in design_jobs(config)
+    ]

@@ -15,7 +15,7 @@ over 300 two-sided normal tails at 4.5 gives a false alarm for a correct program
 probability < 0.2 %, with room for MCSEs estimated ~10 % too small (tail ESS is noisy);
 observed max |z| per prior is 2.3-4.0 (an exponential(1) fit at 4 x 40,000 draws gives 1.6:
 noise, not bias). A wrong prior on tau is still caught (last test). The reference's own
-error is < 0.005 posterior sd (test_reference.py), negligible against MCSEs of ~0.01 sd.
+error is < 0.005 posterior sd (unit/test_reference.py), negligible against MCSEs of ~0.01 sd.
 Seeds are fixed.
 """
 
@@ -29,8 +29,6 @@ from shrinksim import diagnostics, reference
 from shrinksim.engines import SamplerSettings, make_engine
 from shrinksim.fitting import stan_data
 from shrinksim.priors import parse_prior
-
-pytestmark = pytest.mark.slow
 
 GROUPS = pd.DataFrame(
     {

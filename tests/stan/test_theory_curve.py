@@ -13,7 +13,6 @@ draws, brms' default prior): the same seeds, so the same numbers as docs/calibra
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from conftest import REPO
 from shrinksim.design import DataCell, FitCell
@@ -22,8 +21,6 @@ from shrinksim.settings import load_yaml, merged
 from shrinksim.study.fit import fit_batch
 from shrinksim.study.simulate import simulate_batch
 from shrinksim.study.summarize import shrinkage_per_cell, shrinkage_per_fit
-
-pytestmark = pytest.mark.slow
 
 
 def fitted_shrinkage(compiled, p0: float, cells: list[DataCell]) -> pd.DataFrame:

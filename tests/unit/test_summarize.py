@@ -1,4 +1,5 @@
-"""Shrinkage measures against closed forms and hand-computed values."""
+"""Shrinkage measures against closed forms and hand-computed values; the streaming reduce
+(one fit job at a time) against the whole-table functions, however the fits are batched."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinksim.shrinkage import implied_tau, theory_shrinkage
-from shrinksim.study.summarize import shrinkage_per_cell, shrinkage_per_fit
+from conftest import synthetic_fit_job, write_fit_job
+from shrinksim.shrinkage import FIT_KEY, implied_tau, theory_shrinkage
+from shrinksim.study.summarize import reduce_jobs, shrinkage_per_cell, shrinkage_per_fit
+from shrinksim.tables import FITS, GROUPS, read_tables
 
 KEY = {
     "n_per_group": 35,
@@ -67,3 +70,36 @@ def test_shrinkage_recovers_exact_linear_shrinkage():
     assert cell["shrinkage_mean"].iloc[0] == pytest.approx(0.5)
     assert cell["shrinkage_mcse"].iloc[0] == pytest.approx(0.2 / np.sqrt(3))
     assert cell["shrinkage_theory"].iloc[0] == pytest.approx(theory_shrinkage(35, 0.5, 0.4))
+
+
+def test_reduce_gives_the_shrinkage_of_the_whole_table_functions(tmp_path):
+    """Job by job, the reduce computes exactly (bit for bit) what shrinkage_per_fit computes
+    on the whole groups and fits tables (the your-data study uses the latter)."""
+    job = write_fit_job(tmp_path, *synthetic_fit_job())
+    streamed = reduce_jobs([job], p0=0.4)
+    groups, fits = read_tables([job[0]], GROUPS), read_tables([job[1]], FITS)
+    whole = shrinkage_per_fit(groups, fits, p0=0.4)
+    columns = [*FIT_KEY, "status", "tau_mean", "shrinkage", "shrinkage_ratio", "shrinkage_theory"]
+    # (integer dtypes differ: the reduce keeps the files' pandas metadata, nullable Int64)
+    pd.testing.assert_frame_equal(
+        streamed[columns], whole[columns], check_exact=True, check_dtype=False
+    )
+    assert streamed["shrinkage"].notna().sum() == 4  # the failed fit has none
+
+
+def test_reduce_does_not_depend_on_batches_job_order_or_workers(tmp_path):
+    groups, fits = synthetic_fit_job()
+    whole = reduce_jobs([write_fit_job(tmp_path / "one", groups, fits)], p0=0.4)
+    jobs = [
+        write_fit_job(
+            tmp_path / "two",
+            groups[groups["replicate"].isin(replicates)],
+            fits[fits["replicate"].isin(replicates)],
+            batch,
+        )
+        for batch, replicates in enumerate(([0, 1, 2], [3, 4]))
+    ]
+    for order, workers in ((jobs, 1), (jobs[::-1], 1), (jobs, 2)):
+        batched = reduce_jobs(order, p0=0.4, workers=workers)
+        pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+    assert whole["replicate"].tolist() == [0, 1, 2, 3, 4]

@@ -3,13 +3,17 @@ seed keys are stable, bad input is named."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from conftest import REPO
 from shrinksim import design, settings
 from shrinksim.design import DataCell, FitCell
+from shrinksim.sbc import design as sbc_design
 from shrinksim.settings import ConfigError, did_you_mean, merged
+from shrinksim.userdata import design as userdata_design
 
 
 def test_shipped_configs_are_valid(config, schema):
@@ -41,11 +45,80 @@ def test_seed_keys_never_change():
 def test_keys_and_paths_round_trip():
     cell = FitCell(DataCell(35, 100, "tau", 0.25), "weak", "partial")
     assert FitCell.from_key(cell.key) == cell
-    assert cell.path == "n~35/groups~100/tau~0.25/prior~weak/model~partial"
-    assert FitCell.from_path(cell.path) == cell
+    assert cell.data.path == "n_per_group=35/groups=100/tau=0.25"
+    assert DataCell.from_path(cell.data.path) == cell.data
     other = DataCell(35, 100, "p_sd", 0.05)
     assert DataCell.from_key(other.key) == other
     assert DataCell.from_path(other.path) == other
+    assert other.path == "n_per_group=35/groups=100/p_sd=0.05"
+
+
+def test_result_paths_fill_the_templates_and_keep_other_wildcards():
+    cell = DataCell(35, 100, "tau", 0.25)
+    path = design.result_path(design.FIT_TABLE, "out", table="fits", datacell=cell.path, batch=2)
+    assert path == "out/fits/n_per_group=35/groups=100/tau=0.25/batch=2/part-0.parquet"
+    assert design.result_path(design.FIT_TABLE, table="draws") == (
+        "results/draws/{datacell}/batch={batch}/part-0.parquet"
+    )
+    assert design.results_folder("remote/prefix/results/fits/x.parquet") == "remote/prefix/results"
+    with pytest.raises(ValueError, match="not under results/"):
+        design.results_folder("elsewhere/fits.parquet")
+
+
+def test_fit_jobs_cover_every_data_cell_and_batch_once(config):
+    config |= {"replicates": 7, "batch_size": 3}
+    jobs = design.fit_jobs(config)
+    assert len(jobs) == len(design.data_cells(config)) * 3 == len(set(jobs))
+    files = design.fit_job_tables(config, "groups", "r")
+    assert files[:2] == [
+        f"r/groups/{jobs[0][0].path}/batch=0/part-0.parquet",
+        f"r/groups/{jobs[0][0].path}/batch=1/part-0.parquet",
+    ]
+    first = design.fit_job_tables(config, "draws", "r", batches=[0])
+    assert len(first) == len(design.data_cells(config)) and all("/batch=0/" in f for f in first)
+
+
+def _pattern(template: str) -> re.Pattern:
+    """The regular expression of a rule's output under the wildcard constraints (a wildcard
+    without a constraint is a KeyError: Snakemake would let it match anything)."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile(
+        "".join(
+            f"(?:{design.WILDCARDS[part]})" if i % 2 else re.escape(part)
+            for i, part in enumerate(parts)
+        )
+    )
+
+
+def test_every_result_path_matches_its_wildcard_constraints(config):
+    """Each path the design lists must match its rule's output under the wildcard
+    constraints, or Snakemake finds no rule to make it."""
+    config["grid"]["p_sd"] = [0.05]
+    config["userdata"] |= {"scale": [1, 0.5, 2.5, 1e-5], "tau_quantiles": [0.25, 0.75]}
+    cell = DataCell(10, 8, "p_sd", 0.05).path
+    cases = [  # (the rule's output, what the design lists)
+        (design.FIT_TABLE, {"table": "fits"}, design.fit_job_tables(config, "fits", "r")),
+        (design.DATA, {}, [design.result_path(design.DATA, "r", datacell=cell, batch=10)]),
+        (design.SBC_RANKS, {}, sbc_design.rank_files(config, "r")),
+        (
+            design.USERDATA_FIT,
+            {"table": "groups"},
+            userdata_design.fit_files(config, "groups", "r"),
+        ),
+        (
+            design.USERDATA_DESIGN_FIT,
+            {"table": "fits"},
+            userdata_design.design_fit_files(config, "fits", "r"),
+        ),
+    ]
+    for template, filled_by_rule, paths in cases:
+        pattern = _pattern(design.result_path(template, "r", **filled_by_rule))
+        assert paths, template
+        for path in paths:
+            assert pattern.fullmatch(path), (template, path)
+    assert not _pattern(design.FIT_TABLE.replace("{table}", "fits")).fullmatch(
+        "fits/n~10/groups~8/tau~0.5/batch=0/part-0.parquet"  # the old layout does not match
+    )
 
 
 def test_batches_cover_indices_once(config):

@@ -130,3 +130,11 @@ def test_engine_refuses_a_model_it_did_not_compile(tmp_path):
 def test_unknown_engine_is_an_engine_error():
     with pytest.raises(EngineError, match="unknown engine"):
         resolve_engine("stan2")
+
+
+def test_cmdstanpy_without_cmdstan_names_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("CMDSTAN", str(tmp_path / "missing"))
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    with pytest.raises(EngineError, match="engine: pystan"):
+        resolve_engine("cmdstanpy")
+    assert resolve_engine("auto") == "pystan"

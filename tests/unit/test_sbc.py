@@ -22,17 +22,24 @@ from shrinksim.settings import merged
 
 def settings(config, prior: str = "brms_default") -> dict:
     """An SBC job's settings, as the rule passes them."""
-    return json.loads(design.job_settings(config, f"n~10/groups~10/prior~{prior}"))
+    return json.loads(design.job_settings(config, f"n_per_group=10/groups=10/prior={prior}"))
 
 
 def test_designs_batches_and_paths(config):
     cells = design.cells(config)
     assert len(cells) == len(config["sbc"]["n"]) * len(config["sbc"]["prior"])
     assert design.SbcCell.from_path(cells[0].path) == cells[0]
-    assert cells[0].path == "n~10/groups~10/prior~brms_default"
+    assert cells[0].path == "n_per_group=10/groups=10/prior=brms_default"
+    assert cells[0].key == "sbc/n~10/groups~10/prior~brms_default"  # seeds: never changes
     config["sbc"] |= {"simulations": 7, "batch_size": 3}
     assert design.batches(config) == [[0, 1, 2], [3, 4, 5], [6]]
     assert design.parameters(2) == ["mu", "tau", "theta[1]", "theta[2]"]
+    files = design.rank_files(config, "r")
+    assert len(files) == len(cells) * 3
+    assert files[:2] == [
+        f"r/sbc/ranks/{cells[0].path}/batch=0/part-0.parquet",
+        f"r/sbc/ranks/{cells[0].path}/batch=1/part-0.parquet",
+    ]
 
 
 def test_bad_sbc_section_is_named(config, schema):

@@ -3,9 +3,7 @@ config) fitted end to end; bad files stop the run before any job; lint with data
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,30 +11,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CACHE, REPO
-from shrinksim import tables
+from conftest import CONFIGS, checkout, lint, snakemake, without_timings
+from shrinksim import design, tables
 
-pytestmark = pytest.mark.slow
-CONFIG = REPO / "tests/configs/userdata.yaml"
 SIZES = [8, 12, 15, 20, 25, 30, 18, 10, 40, 22]
-LINKED = ("Snakefile", "config.yaml", "workflow", "stan", "profiles")
 
 
-def snakemake(workdir: Path, *args: str, data: str) -> subprocess.CompletedProcess:
-    """The venv's snakemake in ``workdir`` on the user-data test config and ``data``."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [
-        str(Path(sys.executable).parent / "snakemake"),
-        *args,
-        "--cores",
-        "2",
-        "--configfile",
-        str(CONFIG),
-        "--config",
-        f"cache_dir={CACHE}",
-        f"data={data}",
-    ]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, check=False)
+def userdata_run(workdir: Path, *args: str, data: str) -> subprocess.CompletedProcess:
+    """snakemake in ``workdir`` on the user-data test config and the data file ``data``."""
+    return snakemake(workdir, *args, configs=(CONFIGS / "userdata.yaml",), config=(f"data={data}",))
 
 
 def outcome_file(path: Path) -> None:
@@ -56,11 +39,9 @@ def outcome_file(path: Path) -> None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A scratch checkout after `snakemake userdata` on the small file."""
-    workdir = tmp_path_factory.mktemp("userdata")
-    for name in LINKED:
-        (workdir / name).symlink_to(REPO / name)
+    workdir = checkout(tmp_path_factory.mktemp("userdata"))
     outcome_file(workdir / "small.csv")
-    done = snakemake(workdir, "userdata", data="small.csv")
+    done = userdata_run(workdir, "userdata", data="small.csv")
     assert done.returncode == 0, done.stderr[-4000:]
     return workdir
 
@@ -86,9 +67,9 @@ def test_fit_design_and_figures_exist(run):
     assert partial["tau_median"].between(0, 5).all() and partial["shrinkage"].between(0, 1).all()
     groups = pq.read_table(out / "summary/groups.parquet").to_pandas()
     assert set(groups.loc[groups["is_control"], "group"]) == {"ctl"}
-    design = pq.read_table(out / "summary/design_fits.parquet").to_pandas()
+    design_fits = pq.read_table(out / "summary/design_fits.parquet").to_pandas()
     # 2 scales x 2 tau x 2 priors x 2 replicates
-    assert len(design) == 16 and design["shrinkage"].notna().all()
+    assert len(design_fits) == 16 and design_fits["shrinkage"].notna().all()
     assert not list((run / "results").rglob("*.tmp")), "temporary files left behind"
 
 
@@ -98,7 +79,16 @@ def test_design_uses_the_users_sizes_exactly(run):
     assert sorted(data.loc[~data["is_control"], "n"]) == sorted(SIZES)
     treated = data.loc[~data["is_control"], "n"].to_numpy()
     for scale in (1, 3):
-        for path in (out / "design").glob(f"scale~{scale}/tau~*/batch~*.parquet"):
+        paths = [
+            design.result_path(
+                design.USERDATA_SIMULATED, run / "results", scale=scale, tauk=k, batch=0
+            )
+            for k in (0, 1)
+        ]
+        assert (
+            sorted(map(str, (out / "design").glob(f"scale={scale}/tau=*/batch=*.parquet"))) == paths
+        )
+        for path in paths:
             sim = pq.read_table(path, schema=tables.DATA).to_pandas()
             for _, one in sim.groupby("replicate"):
                 assert one.loc[~one["is_control"], "n"].tolist() == (scale * treated).tolist()
@@ -106,20 +96,25 @@ def test_design_uses_the_users_sizes_exactly(run):
 
 
 def test_report_has_a_your_data_section(run):
-    done = snakemake(run, "userdata", "--report", "report.html", data="small.csv")
+    done = userdata_run(run, "userdata", "--report", "report.html", data="small.csv")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Your data" in (run / "report.html").read_text(errors="replace")
 
 
 def test_nothing_left_to_do_and_same_numbers_on_rerun(run):
-    again = snakemake(run, "userdata", "--dry-run", data="small.csv")
+    again = userdata_run(run, "userdata", "--dry-run", data="small.csv")
     assert "Nothing to be done" in again.stdout + again.stderr
-    fits = run / "results/userdata/fit/prior~weak/model~partial/fits.parquet"
-    before = pq.read_table(fits).to_pandas().drop(columns="sampling_seconds")
+    fits = Path(
+        design.result_path(
+            design.USERDATA_FIT, run / "results", prior="weak", model="partial", table="fits"
+        )
+    )
+    before = without_timings(pq.read_table(fits).to_pandas())
     fits.unlink()
-    redo = snakemake(run, str(fits.relative_to(run)), data="small.csv")
+    redo = userdata_run(run, str(fits.relative_to(run)), data="small.csv")
     assert redo.returncode == 0, redo.stderr[-3000:]
-    assert before.equals(pq.read_table(fits).to_pandas().drop(columns="sampling_seconds"))
+    after = without_timings(pq.read_table(fits).to_pandas())
+    pd.testing.assert_frame_equal(after, before, check_exact=True)
 
 
 @pytest.mark.parametrize(
@@ -131,11 +126,10 @@ def test_nothing_left_to_do_and_same_numbers_on_rerun(run):
     ],
 )
 def test_bad_data_stops_before_any_job(tmp_path, content, phrase):
-    for name in LINKED:
-        (tmp_path / name).symlink_to(REPO / name)
+    checkout(tmp_path)
     path = tmp_path / "bad.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    done = snakemake(tmp_path, "--dry-run", data="bad.csv")
+    done = userdata_run(tmp_path, "--dry-run", data="bad.csv")
     said = done.stdout + done.stderr
     assert done.returncode != 0
     assert f"bad.csv, {phrase}" in said, said[-2000:]
@@ -143,16 +137,5 @@ def test_bad_data_stops_before_any_job(tmp_path, content, phrase):
 
 
 def test_lint_is_clean_with_data():
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "snakemake"),
-            "--lint",
-            "--config",
-            "data=examples/forum_like.csv",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert "Congratulations" in done.stdout + done.stderr, done.stdout + done.stderr
+    said = lint("data=examples/forum_like.csv")
+    assert "Congratulations" in said, said

@@ -1,5 +1,6 @@
-"""Performance measures and their Monte Carlo standard errors: known cases and hand-computed
-answers on synthetic fit tables."""
+"""Performance measures and their Monte Carlo standard errors: known cases, and hand-computed
+answers on a synthetic fit job (conftest.synthetic_fit_job) taken the way the study takes
+it: written as a fit job's files, reduced to the per-fit table, then measured."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import synthetic_fit_job, write_fit_job
 from shrinksim import tables
 from shrinksim.study import measures as m
+from shrinksim.study.summarize import reduce_jobs
 
-CELL = {
-    "n_per_group": 20,
-    "groups": 3,
-    "spread_axis": "tau",
-    "spread": 0.5,
-    "prior": "weak",
-    "model": "partial",
-}
+THEORY = 5 / 11
+"""Normal approximation of the synthetic cell: sigma^2 = 1 / (20 * 0.4 * 0.6) = 5 / 24,
+tau^2 = 6 / 24, so B = 5 / 11."""
+
+
+def measured(root, groups: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
+    """The measures of a fit job's tables, through the files and the reduce."""
+    per_fit = reduce_jobs([write_fit_job(root, groups, fits)], p0=0.4)
+    tables.to_table(per_fit, tables.PER_FIT)  # fits the declared schema
+    return m.measures(per_fit, p0=0.4, chains=2)
 
 
 def test_formulas_on_a_hand_computed_case():
@@ -69,68 +74,9 @@ def test_mcse_matches_spread_of_the_measure_over_repeated_studies():
         assert ratio == pytest.approx(1, abs=0.08), name
 
 
-def synthetic_cell() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Five fits of one partial-pooling cell: four with estimates, one sampler error."""
-    tau_mean = [0.4, 0.6, 0.5, 0.7]
-    fits = pd.DataFrame(
-        {
-            **CELL,
-            "replicate": range(5),
-            "status": ["divergent", "ok", "ok", "ok", "error"],
-            "tau_mean": [*tau_mean, np.nan],
-            # 95 % intervals: the last one misses 0.5; 90 %: two miss; 50 %: three miss
-            "tau_q025": [0.2, 0.3, 0.3, 0.55, np.nan],
-            "tau_q975": [0.8, 0.9, 0.7, 0.95, np.nan],
-            "tau_q05": [0.25, 0.51, 0.35, 0.6, np.nan],
-            "tau_q95": [0.75, 0.85, 0.65, 0.9, np.nan],
-            "tau_q25": [0.3, 0.55, 0.45, 0.65, np.nan],
-            "tau_q75": [0.45, 0.65, 0.55, 0.75, np.nan],
-            "divergences": pd.array([2, 0, 0, 0, None], dtype="Int32"),
-            "rhat_max": [1.0, 1.02, 1.0, 1.0, np.nan],
-            "ess_bulk_min": [900.0, 900, 900, 900, np.nan],
-            "ess_tail_min": [900.0, 900, 150, 900, np.nan],  # 2 chains: low below 200
-        }
-    )
-    rows = []
-    for r in range(4):
-        truth = np.array([-1.0, 0.0, 1.0])
-        est = truth + [-0.5, 0.5, 0.5] if r % 2 else truth  # odd replicates: errors +-0.5
-        for g in range(3):
-            half = 0.25 if r == 0 else 1.0  # replicate 0: 50 % and 90 % intervals miss
-            rows.append(
-                {
-                    **CELL,
-                    "replicate": r,
-                    "group": g + 1,
-                    "is_control": False,
-                    "true_logit": truth[g],
-                    "theta_mean": est[g],
-                    **{f"theta_{q}": est[g] - half for q in ("q25", "q05")},
-                    **{f"theta_{q}": est[g] + half for q in ("q75", "q95")},
-                    "theta_q025": est[g] - 2 * half,
-                    "theta_q975": est[g] + 2 * half,
-                }
-            )
-        control = {**rows[-1], "group": 0, "is_control": True, "theta_mean": 9.0}
-        rows.append(control)  # a far-off control group must not count
-    groups = pd.DataFrame(rows)
-    shrinkage = pd.DataFrame(
-        {
-            **CELL,
-            "replicate": range(5),
-            "shrinkage": [0.3, 0.5, 0.7, 0.5, np.nan],
-            "shrinkage_ratio": [0.2, 0.4, 0.6, 0.4, np.nan],
-            "shrinkage_theory": 0.45,
-        }
-    )
-    return fits, groups, shrinkage
-
-
-def test_measures_on_synthetic_fits_match_hand_computation():
-    fits, groups, shrinkage = synthetic_cell()
-    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
-    tables.to_table(out, tables.MEASURES)  # fits the declared schema
-    got = out
+def test_measures_on_synthetic_fits_match_hand_computation(tmp_path):
+    got = measured(tmp_path, *synthetic_fit_job())
+    tables.to_table(got, tables.MEASURES)  # fits the declared schema
 
     def row(target, measure, level=np.nan):
         hit = got[
@@ -170,7 +116,10 @@ def test_measures_on_synthetic_fits_match_hand_computation():
     assert row("groups", "coverage", 0.95)["value"] == pytest.approx(1.0)
     assert row("groups", "width", 0.95)["value"] == pytest.approx(np.mean([1.0, 4, 4, 4]))
 
-    assert row("shrinkage", "factor")[["value", "reference"]].tolist() == pytest.approx([0.5, 0.45])
+    # shrinkage 0.3 0.5 0.7 0.5 and median ratios 0.2 0.4 0.6 0.4 of the four estimated fits
+    factor = row("shrinkage", "factor")
+    assert factor[["value", "reference", "replicates"]].tolist() == pytest.approx([0.5, THEORY, 4])
+    assert factor["mcse"] == pytest.approx(np.std([0.3, 0.5, 0.7, 0.5], ddof=1) / 2)
     assert row("shrinkage", "median_ratio")["value"] == pytest.approx(0.4)
     # diagnostics over all five fits: one each divergent, R-hat, low ESS, error
     for name in ("divergent", "rhat", "low_ess", "error"):
@@ -179,10 +128,10 @@ def test_measures_on_synthetic_fits_match_hand_computation():
     assert row("diagnostics", "any")["mcse"] == pytest.approx(np.sqrt(0.8 * 0.2 / 5))
 
 
-def test_group_coverage_counts_misses():
-    fits, groups, shrinkage = synthetic_cell()
+def test_group_coverage_counts_misses(tmp_path):
+    groups, fits = synthetic_fit_job()
     groups = groups.assign(true_logit=groups["true_logit"] + 0.75)  # shift the truth
-    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
+    out = measured(tmp_path, groups, fits)
     cov = out[(out["target"] == "groups") & (out["measure"] == "coverage")].set_index("level")
     # replicate 0: every error .75 exceeds the half-widths .25 (50 %) and .5 (95 %)
     # odd replicates: errors 1.25, .25, .25 against half-widths 1 (50 %) and 2 (95 %)
@@ -191,13 +140,14 @@ def test_group_coverage_counts_misses():
     assert cov.loc[0.95, "value"] == pytest.approx(np.mean([0, 1, 1, 1]))
 
 
-def test_baselines_have_no_tau_measures_and_no_theory():
-    fits, groups, shrinkage = synthetic_cell()
-    for frame in (fits, groups, shrinkage):
-        frame["model"], frame["prior"] = "complete", "none"
+def test_baselines_have_no_tau_measures_and_no_theory(tmp_path):
+    groups, fits = synthetic_fit_job(prior="none", model="complete")
     groups["theta_mean"] = 0.0  # complete pooling: every group gets the same estimate
-    out = m.measures(fits, groups, shrinkage, p0=0.4, chains=2)
+    out = measured(tmp_path, groups, fits)
     assert "tau" not in set(out["target"])
     rank = out[out["measure"] == "rank_correlation"].iloc[0]
     assert np.isnan(rank["value"]) and rank["replicates"] == 0
     assert out.loc[out["target"] == "shrinkage", "reference"].isna().all()
+    # estimates that ignore the data: shrinkage 1 in every fit with estimates
+    factor = out[out["measure"] == "factor"].iloc[0]
+    assert factor[["value", "replicates"]].tolist() == pytest.approx([1.0, 4])

@@ -8,21 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from shrinksim import diagnostics, tables
 from shrinksim.design import DataCell, FitCell
-from shrinksim.engines import (
-    EngineError,
-    SamplerSettings,
-    find_cmdstan,
-    make_engine,
-    resolve_engine,
-)
+from shrinksim.engines import SamplerSettings, find_cmdstan, make_engine
 from shrinksim.fitting import stan_data
 from shrinksim.priors import parse_prior
+from shrinksim.settings import load_yaml
 from shrinksim.study.fit import fit_batch
 from shrinksim.study.simulate import simulate
-
-pytestmark = pytest.mark.slow
 
 CELL = DataCell(20, 10, "tau", 0.5)
 SETTINGS = SamplerSettings(chains=4, warmup=500, draws=1000, adapt_delta=0.9, max_treedepth=10)
@@ -52,9 +46,6 @@ def data(config_module):
 
 @pytest.fixture(scope="module")
 def config_module():
-    from conftest import REPO
-    from shrinksim.settings import load_yaml
-
     return load_yaml(REPO / "config.yaml")
 
 
@@ -200,14 +191,6 @@ def test_failing_fit_is_recorded_not_raised(compile_program, config_module, data
     assert groups.empty and draws.empty
     tables.to_table(fits, tables.FITS)
     tables.to_table(draws, tables.DRAWS)
-
-
-def test_cmdstanpy_without_cmdstan_names_the_fix(monkeypatch, tmp_path):
-    monkeypatch.setenv("CMDSTAN", str(tmp_path / "missing"))
-    monkeypatch.delenv("CONDA_PREFIX", raising=False)
-    with pytest.raises(EngineError, match="engine: pystan"):
-        resolve_engine("cmdstanpy")
-    assert resolve_engine("auto") == "pystan"
 
 
 needs_cmdstan = pytest.mark.skipif(
