@@ -7,7 +7,7 @@ PYTHON ?= python3
 # (PyStan's compile cache is keyed by the interpreter's path).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run report bench test test-fast test-slurm lint format clean
+.PHONY: install run report bench bench-scale test test-fast test-slurm lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ report: install  ## HTML report of the finished study, without refitting
 
 bench: install  ## benchmark (docs/benchmarks.md): programs, engines, a grid run, rerun, bytes, memory
 	$(BIN)/python -m shrinksim.bench
+
+bench-scale: install  ## scale benchmark (docs/benchmarks.md): DAG and everything after fitting, 10^3-10^6 fits
+	$(BIN)/python -m shrinksim.bench.scale
 
 test: install  ## every test, the slow real-fit and end-to-end ones included
 	$(BIN)/python -m pytest

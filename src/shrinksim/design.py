@@ -21,7 +21,7 @@ import hashlib
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -289,9 +289,55 @@ def fit_job_tables(
 
 
 def results_folder(path: str) -> str:
-    """The results folder of a result file's ``path`` (the path up to :data:`RESULTS`, which
-    a storage plugin may have prefixed)."""
-    head, found, _ = str(path).partition(f"{RESULTS}/")
-    if not found:
+    """The results folder of a result file's ``path``: the path up to its last component
+    named :data:`RESULTS` (a storage plugin may have prefixed it; no template has a folder
+    of that name below it)."""
+    parts = PurePosixPath(path).parts
+    if RESULTS not in parts:
         raise ValueError(f"{path}: not under {RESULTS}/")
-    return head + RESULTS
+    last = len(parts) - 1 - parts[::-1].index(RESULTS)
+    return str(PurePosixPath(*parts[: last + 1]))
+
+
+def userdata_fits(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (prior, model) fits of the user's data: partial pooling under every grid prior,
+    then the baselines of the grid."""
+    baselines = [m for m in ("none", "complete") if m in config["grid"]["model"]]
+    return [(p, "partial") for p in config["grid"]["prior"]] + [(NO_PRIOR, m) for m in baselines]
+
+
+def userdata_scales(config: Mapping[str, Any]) -> list[str]:
+    """The what-if scales as they appear in paths (``1``, ``0.5``)."""
+    return [f"{float(s):g}" for s in config["userdata"]["scale"]]
+
+
+def userdata_design_jobs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every design-matched fit job: scale, tau index, prior and batch."""
+    count = len(batches(int(config["userdata"]["replicates"]), int(config["batch_size"])))
+    return [
+        {"scale": scale, "tauk": k, "prior": prior, "batch": batch}
+        for scale in userdata_scales(config)
+        for k in range(len(config["userdata"]["tau_quantiles"]))
+        for prior in config["grid"]["prior"]
+        for batch in range(count)
+    ]
+
+
+def userdata_fit_files(
+    config: Mapping[str, Any], table: str, root: str | Path = RESULTS
+) -> list[str]:
+    """The ``table`` of every fit of the user's data, in :func:`userdata_fits` order."""
+    return [
+        result_path(USERDATA_FIT, root, prior=prior, model=model, table=table)
+        for prior, model in userdata_fits(config)
+    ]
+
+
+def userdata_design_fit_files(
+    config: Mapping[str, Any], table: str, root: str | Path = RESULTS
+) -> list[str]:
+    """The ``table`` of every design-matched fit job, in :func:`userdata_design_jobs` order."""
+    return [
+        result_path(USERDATA_DESIGN_FIT, root, table=table, **job)
+        for job in userdata_design_jobs(config)
+    ]

@@ -13,7 +13,6 @@ from shrinksim import design, settings
 from shrinksim.design import DataCell, FitCell
 from shrinksim.sbc import design as sbc_design
 from shrinksim.settings import ConfigError, did_you_mean, merged
-from shrinksim.userdata import design as userdata_design
 
 
 def test_shipped_configs_are_valid(config, schema):
@@ -103,12 +102,12 @@ def test_every_result_path_matches_its_wildcard_constraints(config):
         (
             design.USERDATA_FIT,
             {"table": "groups"},
-            userdata_design.fit_files(config, "groups", "r"),
+            design.userdata_fit_files(config, "groups", "r"),
         ),
         (
             design.USERDATA_DESIGN_FIT,
             {"table": "fits"},
-            userdata_design.design_fit_files(config, "fits", "r"),
+            design.userdata_design_fit_files(config, "fits", "r"),
         ),
     ]
     for template, filled_by_rule, paths in cases:
@@ -225,3 +224,9 @@ def test_merged_is_deep_and_leaves_base_alone():
     out = merged(base, {"sampler": {"draws": 1000}, "b": 2})
     assert out == {"a": 1, "b": 2, "sampler": {"chains": 4, "draws": 1000}}
     assert base["sampler"]["draws"] == 500
+
+
+def test_results_folder_is_a_whole_path_component():
+    """A storage prefix whose folder name ends in ``results`` is not the results folder."""
+    path = "store/my_results/results/fits/x.parquet"
+    assert design.results_folder(path) == "store/my_results/results"

@@ -3,24 +3,23 @@ one: equal trees of tables pass, timings aside; a changed number or a missing ta
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
 
 from conftest import TESTS, synthetic_fit_job, write_fit_job
 
-COMPARE = TESTS / "slurm/compare.py"
+_spec = importlib.util.spec_from_file_location("compare", TESTS / "slurm/compare.py")
+compare_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compare_script)
 
 
-def compare(left: Path, right: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(COMPARE), str(left), str(right)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def compare(left: Path, right: Path, capsys) -> tuple[int, str, str]:
+    """compare.py's exit status, stdout and stderr."""
+    status = compare_script.main([str(left), str(right)])
+    said = capsys.readouterr()
+    return status, said.out, said.err
 
 
 def results(root: Path, fits: pd.DataFrame, groups: pd.DataFrame) -> Path:
@@ -31,28 +30,26 @@ def results(root: Path, fits: pd.DataFrame, groups: pd.DataFrame) -> Path:
     return root
 
 
-def test_identical_runs_pass_whatever_their_timings(tmp_path):
+def test_identical_runs_pass_whatever_their_timings(tmp_path, capsys):
     groups, fits = synthetic_fit_job()
     local = results(tmp_path / "local", fits, groups)
     slurm = results(tmp_path / "slurm", fits.assign(sampling_seconds=9.0), groups)
-    done = compare(local, slurm)
-    assert done.returncode == 0, done.stderr
-    said = done.stdout
+    status, said, errors = compare(local, slurm, capsys)
+    assert status == 0, errors
     assert "summary/per_fit.parquet: 5 rows" in said
     assert "fits/n_per_group=20/groups=3/tau=0.5/batch=0/part-0.parquet: 5 rows" in said
     assert "draws/n_per_group=20/groups=3/tau=0.5/batch=0/part-0.parquet: 0 rows" in said
 
 
-def test_a_changed_number_or_a_missing_table_fails(tmp_path):
+def test_a_changed_number_or_a_missing_table_fails(tmp_path, capsys):
     groups, fits = synthetic_fit_job()
     local = results(tmp_path / "local", fits, groups)
     changed = fits.copy()
     changed.loc[2, "tau_mean"] += 1e-15
     slurm = results(tmp_path / "slurm", changed, groups)
-    done = compare(local, slurm)
-    assert done.returncode == 1 and "summary/per_fit.parquet differs" in done.stderr
+    status, _, errors = compare(local, slurm, capsys)
+    assert status == 1 and "summary/per_fit.parquet differs" in errors
     (slurm / "summary/per_fit.parquet").unlink()
-    done = compare(local, slurm)
-    assert done.returncode == 1
-    assert "different or missing tables: ['summary/per_fit.parquet']" in done.stderr
-    assert compare(tmp_path / "local/summary", tmp_path / "nothing").returncode == 1
+    status, _, errors = compare(local, slurm, capsys)
+    assert status == 1 and "different or missing tables: ['summary/per_fit.parquet']" in errors
+    assert compare(tmp_path / "local/summary", tmp_path / "nothing", capsys)[0] == 1

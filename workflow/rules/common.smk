@@ -9,8 +9,6 @@ from snakemake.utils import min_version, validate
 from shrinksim import design, settings
 from shrinksim.engines import resolve_engine
 from shrinksim.sbc import design as sbc_design
-from shrinksim.userdata import design as userdata_design
-from shrinksim.userdata import load as userdata_load
 
 min_version("9.0")
 
@@ -25,8 +23,10 @@ settings.check(
 )
 validate(config, "../schemas/config.schema.yaml")
 if config.get("data"):
+    from shrinksim.userdata.load import check as check_userdata
+
     # Raises naming the file, row and column: no job runs on bad data.
-    userdata_load.check(config)
+    check_userdata(config)
 
 ENGINE = resolve_engine(config["engine"])
 
@@ -194,7 +194,7 @@ def userdata_control():
 
 def userdata_fits(table):
     """The ``table`` of every fit of the user's data."""
-    return userdata_design.fit_files(config, table, design.RESULTS)
+    return design.userdata_fit_files(config, table)
 
 
 def userdata_partial_draws():
@@ -207,7 +207,7 @@ def userdata_partial_draws():
 
 def userdata_design_fits(table):
     """The ``table`` of every design-matched fit job."""
-    return userdata_design.design_fit_files(config, table, design.RESULTS)
+    return design.userdata_design_fit_files(config, table)
 
 
 def userdata_replicates(wildcards):

@@ -189,12 +189,16 @@ class Measured:
     command: tuple[str, int]
     rules: dict[str, tuple[float, float]] = field(default_factory=dict)
     tables_mb: float = math.nan
+    load: float = field(default_factory=lambda: os.getloadavg()[1])
+    """5-minute load average when measured (the machine may be shared)."""
 
     @property
     def peak_mb(self) -> float:
         """Peak RSS of any after-fitting job: its benchmark record (all its processes) or
         the largest single process, whichever is larger."""
-        return max([self.after.peak_mb, *(mb for _, mb in self.rules.values() if not math.isnan(mb))])
+        return max(
+            [self.after.peak_mb, *(mb for _, mb in self.rules.values() if not math.isnan(mb))]
+        )
 
 
 def template_tables(work: Path, cache_dir: Path, cores: int) -> dict[str, pa.Table]:
@@ -278,13 +282,14 @@ def report(rows: Sequence[Measured]) -> None:
     """The tables, the growth exponents (from 10^4 fits up) and the targets."""
     print(
         f"\n{'fits':>10} {'jobs':>6} {'fit jobs':>8} {'disk GB':>7} {'synth s':>7} {'DAG s':>6} "
-        f"{'DAG MB':>6} {'after s':>7} {'peak MB':>7} {'tables MB':>9} {'longest command':>22}"
+        f"{'DAG MB':>6} {'after s':>7} {'peak MB':>7} {'tables MB':>9} {'load':>5} "
+        f"{'longest command':>22}"
     )
     for m in rows:
         print(
             f"{m.fits:>10,} {m.jobs:>6,} {m.fit_jobs:>8,} {m.disk_gb:>7.2f} "
             f"{m.synth_seconds:>7.0f} {m.dag.seconds:>6.1f} {m.dag.peak_mb:>6.0f} "
-            f"{m.after.seconds:>7.1f} {m.peak_mb:>7.0f} {m.tables_mb:>9.1f} "
+            f"{m.after.seconds:>7.1f} {m.peak_mb:>7.0f} {m.tables_mb:>9.1f} {m.load:>5.1f} "
             f"{m.command[1]:>9,} ({m.command[0]})"
         )
     print(f"\nafter-fitting jobs, wall s / peak RSS MB (benchmark files):\n{'fits':>10}", end="")
@@ -366,9 +371,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
                 continue
             rows.append(measure(fits, args.batch_size, template, work, cache_dir, args.cores))
+            done = rows[-1]
             print(
-                f"{rows[-1].fits:,} fits: DAG {rows[-1].dag.seconds:.1f} s, after fitting "
-                f"{rows[-1].after.seconds:.1f} s",
+                f"{done.fits:,} fits: DAG {done.dag.seconds:.1f} s, after fitting "
+                f"{done.after.seconds:.1f} s, peak RSS {done.peak_mb:.0f} MB, jobs (s / MB) "
+                + ", ".join(f"{r} {t:.0f} / {mb:.0f}" for r, (t, mb) in done.rules.items())
+                + f"; load {done.load:.1f}",
                 flush=True,
             )
         if rows:

@@ -92,17 +92,21 @@ def cmd_design_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from shrinksim.userdata.design import design_fit_files, design_jobs, fit_files
+    from shrinksim.design import (
+        userdata_design_fit_files,
+        userdata_design_jobs,
+        userdata_fit_files,
+    )
     from shrinksim.userdata.study import design_cells, design_fit_rows, whatif
 
     study, root = args.study, args.results
     points = _read(args.design)
-    groups = tables.read_tables(fit_files(study, "groups", root), tables.USER_GROUPS)
-    fits = tables.read_tables(fit_files(study, "fits", root), tables.USER_FITS)
+    groups = tables.read_tables(userdata_fit_files(study, "groups", root), tables.USER_GROUPS)
+    fits = tables.read_tables(userdata_fit_files(study, "fits", root), tables.USER_FITS)
     jobs = zip(
-        design_jobs(study),
-        design_fit_files(study, "groups", root),
-        design_fit_files(study, "fits", root),
+        userdata_design_jobs(study),
+        userdata_design_fit_files(study, "groups", root),
+        userdata_design_fit_files(study, "fits", root),
         strict=True,
     )
     rows = []
@@ -126,10 +130,10 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from shrinksim.userdata.design import fit_files
+    from shrinksim.design import userdata_fit_files
     from shrinksim.userdata.plot import all_figures
 
-    draws = [_read(path) for path in fit_files(args.study, "draws", args.results)]
+    draws = [_read(path) for path in userdata_fit_files(args.study, "draws", args.results)]
     all_figures(
         data=_read(args.data, tables.USER_DATA),
         groups=_read(args.groups, tables.USER_GROUPS),

@@ -3,9 +3,9 @@
 Every number downstream (per-fit shrinkage, cells, measures, the tau figure) is a function of
 one row per fit, so the study is reduced one fit job at a time (:func:`reduce_jobs`): a job's
 groups table (a row per group of every fit) never meets another job's, and memory holds only
-the per-fit rows. The arithmetic per fit is that of :func:`shrinkage_per_fit` and of the
-group errors of :mod:`shrinksim.study.measures`, on the same values in the same order, so
-the numbers do not depend on how the fits are batched. The shrinkage measures are those of
+the per-fit rows. The arithmetic per fit (:func:`shrinkage_values`, :func:`group_errors`)
+is the same whatever the batching, on the same values in the same order, so the numbers do
+not depend on how the fits are batched (and equal :func:`shrinkage_per_fit`'s). The shrinkage measures are those of
 :mod:`shrinksim.shrinkage`.
 """
 

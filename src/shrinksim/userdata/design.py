@@ -11,8 +11,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from shrinksim.design import NO_PRIOR, USERDATA_DESIGN_FIT, USERDATA_FIT, batches, result_path
-
 
 def treatment_sizes(data: pd.DataFrame) -> np.ndarray:
     """Outcomes per treatment group, in the file's order."""
@@ -107,42 +105,3 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     if 1 not in [float(s) for s in config["userdata"]["scale"]]:
         found.append("userdata.scale: must include 1 (your own group sizes)")
     return found
-
-
-def fits(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The (prior, model) fits of the user's data: partial pooling under every grid prior,
-    then the baselines of the grid."""
-    baselines = [m for m in ("none", "complete") if m in config["grid"]["model"]]
-    return [(p, "partial") for p in config["grid"]["prior"]] + [(NO_PRIOR, m) for m in baselines]
-
-
-def scales(config: Mapping[str, Any]) -> list[str]:
-    """The what-if scales as they appear in paths (``1``, ``0.5``)."""
-    return [f"{float(s):g}" for s in config["userdata"]["scale"]]
-
-
-def design_jobs(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every design-matched fit job: scale, tau index, prior and batch."""
-    count = len(batches(int(config["userdata"]["replicates"]), int(config["batch_size"])))
-    return [
-        {"scale": scale, "tauk": k, "prior": prior, "batch": batch}
-        for scale in scales(config)
-        for k in range(len(config["userdata"]["tau_quantiles"]))
-        for prior in config["grid"]["prior"]
-        for batch in range(count)
-    ]
-
-
-def fit_files(config: Mapping[str, Any], table: str, root: str) -> list[str]:
-    """The ``table`` of every fit of the user's data, in :func:`fits` order."""
-    return [
-        result_path(USERDATA_FIT, root, prior=prior, model=model, table=table)
-        for prior, model in fits(config)
-    ]
-
-
-def design_fit_files(config: Mapping[str, Any], table: str, root: str) -> list[str]:
-    """The ``table`` of every design-matched fit job, in :func:`design_jobs` order."""
-    return [
-        result_path(USERDATA_DESIGN_FIT, root, table=table, **job) for job in design_jobs(config)
-    ]
