@@ -5,8 +5,9 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -375,7 +376,15 @@ def concat(frames: Iterable[pd.DataFrame], schema: pa.Schema) -> pd.DataFrame:
     return pd.concat(kept, ignore_index=True) if kept else schema.empty_table().to_pandas()
 
 
-def read_tables(paths: Iterable[str | Path], schema: pa.Schema) -> pd.DataFrame:
-    """Read and concatenate Parquet files that share ``schema``."""
-    tables = [pq.read_table(p, schema=schema) for p in paths]
-    return pa.concat_tables(tables).to_pandas() if tables else schema.empty_table().to_pandas()
+def read_tables(
+    paths: Iterable[str | Path],
+    schema: pa.Schema,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Read and concatenate Parquet files that share ``schema``; only ``columns`` (default:
+    all) of the rows that pass ``filters`` (pyarrow's DNF, e.g. ``[("replicate", "<", 20)]``)."""
+    if columns is not None:
+        schema = pa.schema([schema.field(name) for name in columns])
+    parts = [pq.read_table(p, schema=schema, columns=columns, filters=filters) for p in paths]
+    return pa.concat_tables(parts).to_pandas() if parts else schema.empty_table().to_pandas()

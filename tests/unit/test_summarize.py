@@ -9,7 +9,13 @@ import pytest
 
 from conftest import synthetic_fit_job, write_fit_job
 from shrinksim.shrinkage import FIT_KEY, implied_tau, theory_shrinkage
-from shrinksim.study.summarize import reduce_jobs, shrinkage_per_cell, shrinkage_per_fit
+from shrinksim.study.summarize import (
+    average_ranks,
+    rank_correlation,
+    reduce_jobs,
+    shrinkage_per_cell,
+    shrinkage_per_fit,
+)
 from shrinksim.tables import FITS, GROUPS, read_tables
 
 KEY = {
@@ -103,3 +109,20 @@ def test_reduce_does_not_depend_on_batches_job_order_or_workers(tmp_path):
         batched = reduce_jobs(order, p0=0.4, workers=workers)
         pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert whole["replicate"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_average_ranks_equal_scipy_rankdata_exactly():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        size = int(rng.integers(1, 120))
+        ties = rng.integers(0, int(rng.integers(1, 30)), size=size).astype(float)
+        for x in (ties, rng.normal(size=size)):
+            assert np.array_equal(average_ranks(x), rankdata(x))
+
+
+def test_rank_correlation_of_monotone_and_constant_values():
+    assert rank_correlation(np.array([3.0, 1, 2]), np.array([30.0, 10, 20])) == pytest.approx(1)
+    assert rank_correlation(np.array([3.0, 1, 2]), np.array([10.0, 30, 20])) == pytest.approx(-1.0)
+    assert np.isnan(rank_correlation(np.ones(3), np.arange(3.0)))

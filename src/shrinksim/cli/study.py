@@ -104,11 +104,13 @@ def cmd_measures(args: argparse.Namespace) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> None:
     from shrinksim.study.plot import Summary, draw
+    from shrinksim.study.plot_accuracy import TAU_REPLICATES
 
+    shown = [("replicate", "<", TAU_REPLICATES)]  # the per-fit rows the tau figure draws
     summary = Summary(
         measures=tables.read_tables([args.measures], tables.MEASURES),
         groups=tables.read_tables([args.example_groups], tables.GROUPS),
-        fits=tables.read_tables([args.per_fit], tables.PER_FIT),
+        fits=tables.read_tables([args.per_fit], tables.PER_FIT, filters=shown),
         draws=tables.read_tables([args.example_draws], tables.DRAWS),
         p0=args.p0,
         density_n=args.density_n,
@@ -119,7 +121,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from shrinksim.study import report
 
-    engines = tables.read_tables([args.per_fit], tables.PER_FIT)["engine"]
+    engines = tables.read_tables([args.per_fit], tables.PER_FIT, columns=["engine"])["engine"]
     measures = tables.read_tables([args.measures], tables.MEASURES)
     pages = {
         args.config_out: report.config_page(args.config),

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import rankdata
 
 from shrinksim.shrinkage import CELL, implied_tau
 
@@ -102,14 +101,6 @@ def proportion(hits: ArrayLike) -> Estimate:
         return Estimate(np.nan, np.nan)
     p = float(h.mean())
     return Estimate(p, float(np.sqrt(p * (1 - p) / h.size)))
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman correlation (average ranks); NaN if either side is constant."""
-    ra, rb = rankdata(a), rankdata(b)
-    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
-        return np.nan
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def problems(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
