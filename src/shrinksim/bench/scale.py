@@ -155,14 +155,26 @@ def longest_command(output: str) -> tuple[str, int]:
     return best
 
 
-def rule_benchmarks(results: Path) -> dict[str, tuple[float, float]]:
-    """(seconds, peak RSS MB) of each after-fitting rule from its benchmark file (if any)."""
+@dataclass(frozen=True)
+class JobRecord:
+    """A job's Snakemake benchmark record: wall seconds, and the peaks (MB) of the summed RSS
+    and PSS of its processes (PSS splits pages that forked workers share; RSS counts them
+    once per process). Snakemake samples every 0.5 s for 15 s, then every 30 s."""
+
+    seconds: float
+    rss_mb: float
+    pss_mb: float
+
+
+def rule_benchmarks(results: Path) -> dict[str, JobRecord]:
+    """The benchmark record of each after-fitting rule that has one."""
     out = {}
     for rule in AFTER_FITTING:
         path = results / design.BENCHMARK.format(job=rule)
         if path.exists():
             row = pd.read_csv(path, sep="\t").iloc[0]
-            out[rule] = (float(row["s"]), float(pd.to_numeric(row["max_rss"], errors="coerce")))
+            mb = pd.to_numeric(row[["max_rss", "max_pss"]], errors="coerce")
+            out[rule] = JobRecord(float(row["s"]), float(mb["max_rss"]), float(mb["max_pss"]))
     return out
 
 
@@ -187,7 +199,7 @@ class Measured:
     dag: Run
     after: Run
     command: tuple[str, int]
-    rules: dict[str, tuple[float, float]] = field(default_factory=dict)
+    rules: dict[str, JobRecord] = field(default_factory=dict)
     tables_mb: float = math.nan
     load: float = field(default_factory=lambda: os.getloadavg()[1])
     """5-minute load average when measured (the machine may be shared)."""
@@ -196,9 +208,8 @@ class Measured:
     def peak_mb(self) -> float:
         """Peak RSS of any after-fitting job: its benchmark record (all its processes) or
         the largest single process, whichever is larger."""
-        return max(
-            [self.after.peak_mb, *(mb for _, mb in self.rules.values() if not math.isnan(mb))]
-        )
+        rss = [job.rss_mb for job in self.rules.values() if not math.isnan(job.rss_mb)]
+        return max([self.after.peak_mb, *rss])
 
 
 def template_tables(work: Path, cache_dir: Path, cores: int) -> dict[str, pa.Table]:
@@ -292,13 +303,14 @@ def report(rows: Sequence[Measured]) -> None:
             f"{m.after.seconds:>7.1f} {m.peak_mb:>7.0f} {m.tables_mb:>9.1f} {m.load:>5.1f} "
             f"{m.command[1]:>9,} ({m.command[0]})"
         )
-    print(f"\nafter-fitting jobs, wall s / peak RSS MB (benchmark files):\n{'fits':>10}", end="")
-    print("".join(f" {rule:>18}" for rule in AFTER_FITTING) + f" {'largest process MB':>19}")
+    print(f"\nafter-fitting jobs, wall s / peak RSS MB / peak PSS MB:\n{'fits':>10}", end="")
+    print("".join(f" {rule:>20}" for rule in AFTER_FITTING) + f" {'largest process MB':>19}")
+    missing = JobRecord(math.nan, math.nan, math.nan)
     for m in rows:
-        cells = [m.rules.get(rule, (math.nan, math.nan)) for rule in AFTER_FITTING]
+        jobs = [m.rules.get(rule, missing) for rule in AFTER_FITTING]
         print(
             f"{m.fits:>10,}"
-            + "".join(f" {f'{s:.1f} / {mb:.0f}':>18}" for s, mb in cells)
+            + "".join(f" {f'{j.seconds:.1f} / {j.rss_mb:.0f} / {j.pss_mb:.0f}':>20}" for j in jobs)
             + f" {m.after.peak_mb:>19.0f}"
         )
     fitted = [m for m in rows if m.fits >= 10_000] or list(rows)
@@ -316,8 +328,8 @@ def report(rows: Sequence[Measured]) -> None:
         }
         for rule in AFTER_FITTING:
             if all(rule in m.rules for m in fitted):
-                series[f"{rule} seconds"] = [m.rules[rule][0] for m in fitted]
-                series[f"{rule} peak RSS"] = [m.rules[rule][1] for m in fitted]
+                series[f"{rule} seconds"] = [m.rules[rule].seconds for m in fitted]
+                series[f"{rule} peak RSS"] = [m.rules[rule].rss_mb for m in fitted]
         for name, values in series.items():
             slope = exponent(sizes, values)
             print(f"  {name:28} {slope:5.2f} ({verdict(slope, TARGETS['exponent'], False)})")
@@ -375,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(
                 f"{done.fits:,} fits: DAG {done.dag.seconds:.1f} s, after fitting "
                 f"{done.after.seconds:.1f} s, peak RSS {done.peak_mb:.0f} MB, jobs (s / MB) "
-                + ", ".join(f"{r} {t:.0f} / {mb:.0f}" for r, (t, mb) in done.rules.items())
+                + ", ".join(f"{r} {j.seconds:.0f} / {j.rss_mb:.0f}" for r, j in done.rules.items())
                 + f"; load {done.load:.1f}",
                 flush=True,
             )

@@ -20,6 +20,7 @@ from shrinksim import diagnostics, tables
 from shrinksim.design import n_sd, seed_sequence, stan_seed
 from shrinksim.engines import CompiledModel, Engine, SamplerSettings, SamplingError
 from shrinksim.fitting import stan_data
+from shrinksim.log import logger
 from shrinksim.priors import parse_prior
 from shrinksim.sbc.design import PROGRAM, SbcCell
 from shrinksim.study.simulate import group_sizes
@@ -122,7 +123,7 @@ def fit_batch(
     cell: SbcCell,
     settings: Mapping[str, Any],
     simulations: list[int],
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] = logger.info,
 ) -> pd.DataFrame:
     """Every simulation of a batch, as a table with the :data:`tables.SBC_RANKS` columns."""
     rows = []

@@ -18,6 +18,7 @@ from shrinksim import tables
 from shrinksim.design import FitCell, seed_sequence
 from shrinksim.engines import CompiledModel, Draws, Engine
 from shrinksim.fitting import expit, fit_replicate
+from shrinksim.log import logger
 
 DRAW_GROUPS = 12
 """Treatment groups whose thinned posterior draws are kept (first replicate of a partial fit job)."""
@@ -64,7 +65,7 @@ def fit_batch(
     cell: FitCell,
     data: pd.DataFrame,
     settings: Mapping[str, Any],
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] = logger.info,
     key: str | None = None,
 ) -> FitBatch:
     """Fit every replicate in ``data``: group summaries, one row per fit, and thinned draws
