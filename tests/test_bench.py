@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shrinksim import bench, tables
-from shrinksim.bench import scale, synth, workflow
+from shrinksim.bench import runs, scale, synth, workflow
 from shrinksim.design import DataCell
 
 
@@ -121,7 +121,7 @@ def test_scale_study_config_and_output_parsing():
     config = scale.study_config(1_000_000, 250)
     assert config["replicates"] == 7143 and config["confirm_large_grid"]  # 140 fits each
     said = "Job stats:\njob      count\n-----  -------\nfit        70\ntotal     145\n\nReasons:"
-    assert scale.job_counts(said) == {"fit": 70, "total": 145}
+    assert runs.job_counts(said) == {"fit": 70, "total": 145}
     printed = "rule fit:\n    jobid: 3\nShell command: python -m shrinksim fit x\nrule plot:\n"
-    assert scale.longest_command(printed) == ("fit", len("python -m shrinksim fit x"))
+    assert runs.longest_command(printed) == ("fit", len("python -m shrinksim fit x"))
     assert abs(scale.exponent([1e4, 1e5, 1e6], [2.0, 20.0, 200.0]) - 1) < 1e-9

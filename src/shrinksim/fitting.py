@@ -1,10 +1,13 @@
 """Fit one data set with Stan and reduce the fit to summaries and diagnostics (every study).
 
-A failing fit never raises: it is recorded with ``status`` and ``message``. Retry policy: a
-fit with divergent transitions is refitted with ``retry.adapt_delta`` (same seed) until
-``retry.max_attempts`` attempts are used; a fit still divergent after that is kept with
-status ``divergent``; a fit whose sampler raised is kept with status ``error`` and no
-estimates.
+A failing fit never raises: it is recorded with ``status`` and ``message``. Retry policy,
+until ``retry.max_attempts`` attempts are used: a fit with divergent transitions is refitted
+with the same seed and ``retry.adapt_delta``; a fit whose sampler raised is refitted with a
+new seed derived from (key, replicate, attempt) (:func:`attempt_seed`), so a deterministic
+failure does not simply repeat and the seeds do not depend on job order or batching. A fit
+still divergent after that is kept with status ``divergent``; one whose sampler raised every
+time is kept with status ``error`` and no estimates. Every attempt's seed, adapt_delta and
+outcome is kept in ``attempts_log`` (:func:`attempts_log`).
 """
 
 from __future__ import annotations
@@ -93,25 +96,67 @@ def summarise(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
     return out
 
 
+HYPERPARAMETERS = ("mu", "tau")
+"""Scalar parameters judged apart from the group effects (those a program has)."""
+
+
+def _extreme(reduce: Callable[..., Any], values: np.ndarray) -> float:
+    """``reduce`` (np.nanmax or np.nanmin) of ``values``; NaN if there are none or all are NaN."""
+    if values.size == 0 or np.all(np.isnan(values)):
+        return float("nan")
+    return float(reduce(values))
+
+
 def diagnose(draws: Draws, theta: np.ndarray, max_treedepth: int) -> dict[str, Any]:
-    """Sampler diagnostics of one fit; R-hat and ESS over mu, tau and every theta."""
-    scalars = [draws.params[k][..., None] for k in ("mu", "tau") if k in draws.params]
+    """Sampler diagnostics of one fit: divergences, tree-depth hits, smallest E-BFMI of a
+    chain, and the largest R-hat and smallest bulk and tail ESS over mu, tau and every theta
+    (``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``), and separately over the
+    hyperparameters (``*_hyper_*``: mu and tau, those the program has; NaN for none) and over
+    the group effects theta (``*_groups_*``)."""
+    scalars = [draws.params[k][..., None] for k in HYPERPARAMETERS if k in draws.params]
     monitored = np.concatenate([*scalars, theta], axis=-1)
-    return {
+    values = {
+        "rhat": diagnostics.rhat(monitored),
+        "ess_bulk": diagnostics.ess_bulk(monitored),
+        "ess_tail": diagnostics.ess_tail(monitored),
+    }
+    row = {
         "divergences": int(draws.sampler["divergent__"].sum()),
         "treedepth_hits": int((draws.sampler["treedepth__"] >= max_treedepth).sum()),
         "ebfmi_min": float(np.min(diagnostics.ebfmi(draws.sampler["energy__"]))),
-        "rhat_max": float(np.nanmax(diagnostics.rhat(monitored))),
-        "ess_bulk_min": float(np.nanmin(diagnostics.ess_bulk(monitored))),
-        "ess_tail_min": float(np.nanmin(diagnostics.ess_tail(monitored))),
+        "rhat_max": float(np.nanmax(values["rhat"])),
+        "ess_bulk_min": float(np.nanmin(values["ess_bulk"])),
+        "ess_tail_min": float(np.nanmin(values["ess_tail"])),
         "sampling_seconds": draws.seconds,
     }
+    for part, where in (("hyper", slice(0, len(scalars))), ("groups", slice(len(scalars), None))):
+        row[f"rhat_{part}_max"] = _extreme(np.nanmax, values["rhat"][where])
+        for name in ("ess_bulk", "ess_tail"):
+            row[f"{name}_{part}_min"] = _extreme(np.nanmin, values[name][where])
+    return row
 
 
 def observed(groups: pd.DataFrame) -> pd.DataFrame:
     """Observed proportion and empirical log-odds log((y + 1/2) / (n - y + 1/2))."""
     n, y = groups["n"].to_numpy(float), groups["y"].to_numpy(float)
     return groups.assign(obs_p=y / n, obs_logit=np.log((y + 0.5) / (n - y + 0.5)))
+
+
+def attempt_seed(seed: int, key: str, replicate: int, attempt: int) -> int:
+    """Stan seed of attempt ``attempt`` (1, 2, ...) of the fit (``key``, replicate) after a
+    sampler error: the fit's own seed for the first attempt, a new seed derived from
+    (``key``, replicate, attempt) for every later one."""
+    if attempt == 1:
+        return stan_seed(seed, key, replicate)
+    return stan_seed(seed, f"{key}/attempt~{attempt}", replicate)
+
+
+def attempts_log(attempts: list[tuple[int, float, str]]) -> str:
+    """Every attempt's seed, adapt_delta and outcome (ok, divergent, error) as
+    ``"1:seed:adapt_delta:outcome;2:..."``, in order; e.g. ``"1:17:0.9:error;2:83:0.9:ok"``."""
+    return ";".join(
+        f"{i}:{seed}:{delta:g}:{outcome}" for i, (seed, delta, outcome) in enumerate(attempts, 1)
+    )
 
 
 def fit_replicate(
@@ -126,9 +171,10 @@ def fit_replicate(
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Fit one data set, with retries; return group summaries (None on error) and a fit row.
 
-    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's seed key.
-    ``on_draws(draws, theta)``, if given, sees the draws of a fit that sampled (e.g. to keep
-    them for figures).
+    The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's seed key
+    (retries: see the module docstring). ``seed`` in the row is the seed of the last attempt,
+    the one whose draws are kept. ``on_draws(draws, theta)``, if given, sees the draws of a
+    fit that sampled (e.g. to keep them for figures).
     """
     sampler = SamplerSettings.from_config(settings["sampler"])
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
@@ -138,25 +184,26 @@ def fit_replicate(
         else None
     )
     data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior)
-    seed = stan_seed(int(settings["seed"]), cell.key if key is None else key, replicate)
-    row: dict[str, Any] = {
-        "replicate": replicate,
-        "seed": seed,
-        "engine": engine.name,
-        "message": "",
-    }
+    key = cell.key if key is None else key
+    seed = attempt_seed(int(settings["seed"]), key, replicate, 1)
+    row: dict[str, Any] = {"replicate": replicate, "engine": engine.name, "message": ""}
     attempts = int(settings["retry"]["max_attempts"])
+    log: list[tuple[int, float, str]] = []
     draws = None
     for attempt in range(1, attempts + 1):
-        row |= {"attempts": attempt, "adapt_delta": sampler.adapt_delta}
+        if log and log[-1][2] == "error":
+            seed = attempt_seed(int(settings["seed"]), key, replicate, attempt)
+        row |= {"attempts": attempt, "adapt_delta": sampler.adapt_delta, "seed": seed}
         try:
             draws = engine.sample(compiled, data, sampler, seed)
         except SamplingError as err:
             row |= {"status": "error", "message": str(err)[:2000]}
+            log.append((seed, sampler.adapt_delta, "error"))
             draws = None
             continue
         divergences = int(draws.sampler["divergent__"].sum())
         row |= {"status": "ok" if divergences == 0 else "divergent", "message": ""}
+        log.append((seed, sampler.adapt_delta, row["status"]))
         if divergences == 0 or attempt == attempts:
             if divergences:
                 row["message"] = f"{divergences} divergent transitions after {attempt} attempts"
@@ -164,6 +211,7 @@ def fit_replicate(
         sampler = replace(
             sampler, adapt_delta=max(sampler.adapt_delta, settings["retry"]["adapt_delta"])
         )
+    row["attempts_log"] = attempts_log(log)
     if draws is None:
         return None, row
     theta = group_draws(draws, cell.model, len(groups))

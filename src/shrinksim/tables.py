@@ -56,6 +56,10 @@ GROUPS = pa.schema(
 )
 """Group-level posterior summaries: log-odds ``theta_*`` and probability ``p_*``."""
 
+_EXTREMES = (("rhat", "max"), ("ess_bulk", "min"), ("ess_tail", "min"))
+_BY_PART = [f"{q}_{part}_{end}" for part in ("hyper", "groups") for q, end in _EXTREMES]
+"""R-hat maxima and ESS minima over the hyperparameters and over the group effects."""
+
 FITS = pa.schema(
     [
         *CELL_FIELDS,
@@ -65,6 +69,7 @@ FITS = pa.schema(
         pa.field("attempts", pa.int32()),
         pa.field("adapt_delta", pa.float64()),
         pa.field("seed", pa.int64()),
+        pa.field("attempts_log", pa.string()),
         pa.field("engine", pa.string()),
         *_summary_fields("mu"),
         *_summary_fields("tau"),
@@ -74,10 +79,13 @@ FITS = pa.schema(
         pa.field("rhat_max", pa.float64()),
         pa.field("ess_bulk_min", pa.float64()),
         pa.field("ess_tail_min", pa.float64()),
+        *(pa.field(name, pa.float64()) for name in _BY_PART),
         pa.field("sampling_seconds", pa.float64()),
     ]
 )
-"""One row per fit: status, hyperparameter summaries and sampler diagnostics."""
+"""One row per fit (:func:`shrinksim.fitting.fit_replicate`): status, mu and tau summaries, raw
+diagnostics (``diagnose``), every attempt in ``attempts_log`` (``seed``: the last one's)."""
+
 
 DRAWS = pa.schema(
     [
@@ -116,9 +124,11 @@ PER_FIT = pa.schema(
                 "tau_mean",
                 *(f"tau_{q}" for q in ("q025", "q05", "q25", "q75", "q95", "q975")),
                 "divergences",
+                "ebfmi_min",
                 "rhat_max",
                 "ess_bulk_min",
                 "ess_tail_min",
+                *_BY_PART,
                 "sampling_seconds",
             )
         ),
@@ -168,9 +178,9 @@ MEASURES = pa.schema(
         pa.field("replicates", pa.int32()),
     ]
 )
-"""Performance measures per fit cell, one row per (cell, target, measure, level), with Monte
-Carlo standard error, the value to compare with (``reference``: truth, nominal coverage or
-the normal approximation; NaN if none) and the replicates used. See docs/measures.md."""
+"""Performance measures per fit cell, one row per (cell, target, measure, level), with MCSE,
+the value to compare with (``reference``: truth, nominal coverage, normal approximation) and
+the replicates used; diagnostics rows: ``level`` = the flag's threshold. docs/measures.md."""
 
 SBC_CELL_FIELDS = [
     pa.field("n_per_group", pa.int32()),

@@ -22,25 +22,30 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 from shrinksim import design
-from shrinksim.bench import REPO, checkout, machine, python_env, verdict
+from shrinksim.bench import REPO, checkout, machine, verdict
+from shrinksim.bench.runs import (
+    JobRecord,
+    Run,
+    job_counts,
+    longest_command,
+    rule_benchmarks,
+    snakemake,
+    sources_digest,
+    summary_mb,
+)
 from shrinksim.bench.synth import read_template, synthesise
 from shrinksim.settings import load_yaml, merged
 
@@ -91,100 +96,6 @@ def write_config(folder: Path, config: Mapping[str, Any]) -> Path:
     path = folder / "study.yaml"
     path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
     return path
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished child process: wall seconds, peak RSS (MB) of its largest process, output."""
-
-    seconds: float
-    peak_mb: float
-    output: str
-
-
-def run(cmd: Sequence[str], cwd: Path) -> Run:
-    """Run ``cmd`` in ``cwd``; peak RSS is the largest of it and its waited-for descendants."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=python_env(), stdout=out, stderr=subprocess.STDOUT
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed in {cwd}:\n{text[-3000:]}")
-    return Run(seconds, usage.ru_maxrss / 1024, text)
-
-
-def snakemake(folder: Path, configfile: Path, cache_dir: Path, *extra: str) -> Run:
-    """``snakemake`` in ``folder`` with ``configfile`` merged over config.yaml."""
-    exe = str(Path(sys.executable).parent / "snakemake")
-    config = ["--config", f"cache_dir={cache_dir}"]
-    return run([exe, "--configfile", str(configfile), *extra, *config], folder)
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Jobs per rule from snakemake's ``Job stats`` table (``total`` included)."""
-    counts: dict[str, int] = {}
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("Job stats:"):
-            for row in lines[i + 3 :]:
-                match = re.fullmatch(r"(\S+)\s+(\d+)", row.strip())
-                if not match:
-                    break
-                counts[match[1]] = int(match[2])
-            break
-    return counts
-
-
-def longest_command(output: str) -> tuple[str, int]:
-    """The rule and length (characters) of the longest shell command snakemake printed
-    (``-p``: a ``Shell command:`` line after each job's ``rule NAME:`` line)."""
-    rule, best = "", ("", 0)
-    for line in output.splitlines():
-        if line.startswith(("rule ", "localrule ")):
-            rule = line.split()[1].rstrip(":")
-        elif line.startswith("Shell command: "):
-            length = len(line) - len("Shell command: ")
-            if length > best[1]:
-                best = (rule, length)
-    return best
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A job's Snakemake benchmark record: wall seconds, and the peaks (MB) of the summed RSS
-    and PSS of its processes (PSS splits pages that forked workers share; RSS counts them
-    once per process). Snakemake samples every 0.5 s for 15 s, then every 30 s."""
-
-    seconds: float
-    rss_mb: float
-    pss_mb: float
-
-
-def rule_benchmarks(results: Path) -> dict[str, JobRecord]:
-    """The benchmark record of each after-fitting rule that has one."""
-    out = {}
-    for rule in AFTER_FITTING:
-        path = results / design.BENCHMARK.format(job=rule)
-        if path.exists():
-            row = pd.read_csv(path, sep="\t").iloc[0]
-            mb = pd.to_numeric(row[["max_rss", "max_pss"]], errors="coerce")
-            out[rule] = JobRecord(float(row["s"]), float(mb["max_rss"]), float(mb["max_pss"]))
-    return out
-
-
-def summary_mb(results: Path) -> float:
-    """Uncompressed size (MB) of the study's single-file summary tables, in memory terms."""
-    total = 0
-    for path in (results / "summary").glob("*.parquet"):
-        meta = pq.read_metadata(path)
-        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    return total / 2**20
 
 
 @dataclass
@@ -276,7 +187,7 @@ def measure(
             command=max(
                 longest_command(dag.output), longest_command(after.output), key=lambda c: c[1]
             ),
-            rules=rule_benchmarks(results),
+            rules=rule_benchmarks(results, AFTER_FITTING),
             tables_mb=summary_mb(results),
         )
     finally:
@@ -369,7 +280,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = top.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     cache_dir = args.cache_dir.resolve()
-    print(f"# shrinksim scale benchmark, batch size {args.batch_size}\n{machine()}", flush=True)
+    digest = sources_digest()
+    print(
+        f"# shrinksim scale benchmark, batch size {args.batch_size}, sources {digest}\n{machine()}",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="shrinksim-scale-", dir=args.work))
     try:
         template = template_tables(work, cache_dir, args.cores)
@@ -391,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 + f"; load {done.load:.1f}",
                 flush=True,
             )
+            if (now := sources_digest()) != digest:
+                print(f"WARNING: sources changed while measuring ({digest} -> {now})")
+                digest = now
         if rows:
             report(rows)
     finally:

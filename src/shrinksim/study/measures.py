@@ -11,11 +11,13 @@ replicates, estimates x_i of a true value t, mean x̄ and EmpSE = sd(x_i) (divis
 * coverage P = share of intervals that contain t, MCSE = sqrt(P (1 - P) / R)
 * any other mean of per-replicate values v_i: MCSE = sd(v_i) / sqrt(R)
 
-docs/measures.md defines every measure of :func:`cell_measures` in full.
+docs/measures.md defines every measure of :func:`cell_measures` in full; the diagnostic
+flags of :func:`problems` and their calibration are in docs/calibration.md.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,12 +29,80 @@ from shrinksim.shrinkage import CELL, implied_tau
 LEVELS = {0.5: ("q25", "q75"), 0.9: ("q05", "q95"), 0.95: ("q025", "q975")}
 """Central posterior interval levels and the quantile columns that bound them."""
 
-RHAT_MAX = 1.01
-"""A fit has an R-hat problem when its largest R-hat (mu, tau, every theta) exceeds this."""
+RHAT_ALPHA = 0.01
+"""Chance that an R-hat flag fires on a converged fit whose ESS is :data:`RHAT_ESS_PER_CHAIN`
+per chain, for the hyperparameters and for the group effects each (see
+:func:`rhat_threshold`); more ESS makes it smaller."""
 
-ESS_PER_CHAIN = 100
-"""A fit has low ESS when its smallest bulk or tail ESS is below this times the chains
-(Vehtari et al. 2021 recommend at least 100 per chain)."""
+RHAT_ESS_PER_CHAIN = 100
+"""Bulk ESS per chain at which the R-hat thresholds are calibrated (Vehtari et al. 2021 ask
+for at least 100 per chain before trusting R-hat)."""
+
+ESS_PER_CHAIN = 10
+"""A fit has low ESS when the smallest bulk or tail ESS of any monitored quantity is below
+this times the chains: too few effective draws for its estimates or its R-hat to mean much
+(2 of 630 converged fits of the default study, a t(3) tail at n = 5: docs/calibration.md)."""
+
+EBFMI_MIN = 0.3
+"""A fit explores the energy poorly when a chain's E-BFMI is below this (Betancourt 2016;
+the threshold of Stan and ArviZ)."""
+
+HYPERPARAMETERS_PER_MODEL = {"partial": 2, "complete": 1, "none": 0}
+"""Hyperparameters judged apart from the group effects, per model (mu and tau; mu)."""
+
+FLAGS = {
+    "divergent": "divergent transitions after the retries",
+    "ebfmi": "E-BFMI of a chain < {level:g}",
+    "rhat_hyper": "R-hat of mu or tau > {level:.3f}",
+    "rhat_groups": "R-hat of a group effect > {level:.3f}",
+    "low_ess": "bulk or tail ESS per chain < {level:g}",
+    "error": "sampler error (no estimates)",
+    "any": "any of these",
+}
+"""Each flag of :func:`problems` and its rule; ``{level}`` is its threshold
+(:func:`thresholds`), always at the end."""
+
+
+@functools.lru_cache(maxsize=256)
+def rhat_threshold(quantities: int, chains: int) -> float:
+    """R-hat above which one of ``quantities`` rank-normalised R-hats flags a fit.
+
+    For converged chains, split in two, with bulk ESS E per chain, each of the 2 * chains
+    halves has ESS E / 2 and (m - 1) (E / 2) (R^2 - 1 + 2 / draws) is close to chi-square
+    with m - 1 = 2 * chains - 1 degrees of freedom. The threshold is its 1 - alpha / (2 K)
+    point at E = :data:`RHAT_ESS_PER_CHAIN` (dropping 2 / draws, which makes it a little
+    higher), K = ``quantities``, alpha = :data:`RHAT_ALPHA` (Bonferroni over the bulk and the
+    folded R-hat of every quantity): 1.031 for 2 quantities and 4 chains, 1.044 for 101.
+    """
+    from scipy.stats import chi2  # lazy: only the measures stage computes thresholds
+
+    if quantities < 1:
+        return float("nan")
+    df = 2 * chains - 1
+    q = chi2.ppf(1 - RHAT_ALPHA / (2 * quantities), df)
+    return float(np.sqrt(1 + q / (df * RHAT_ESS_PER_CHAIN / 2)))
+
+
+def thresholds(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
+    """The threshold of every rule of :data:`FLAGS` per fit (NaN where a rule has none).
+
+    The R-hat thresholds depend on the quantities monitored: the model's hyperparameters
+    (:data:`HYPERPARAMETERS_PER_MODEL`) and ``groups`` + 1 group effects (the treatment
+    groups and at most one control group: maybe one more than there are, conservative)."""
+    hyper = fits["model"].map(HYPERPARAMETERS_PER_MODEL).fillna(0).astype(int)
+    groups = fits["groups"].to_numpy(int) + 1
+    return pd.DataFrame(
+        {
+            "divergent": np.nan,  # any divergent transition
+            "ebfmi": EBFMI_MIN,
+            "rhat_hyper": [rhat_threshold(int(k), chains) for k in hyper],
+            "rhat_groups": [rhat_threshold(int(k), chains) for k in groups],
+            "low_ess": float(ESS_PER_CHAIN),
+            "error": np.nan,
+            "any": np.nan,
+        },
+        index=fits.index,
+    )
 
 
 class Estimate(NamedTuple):
@@ -104,15 +174,29 @@ def proportion(hits: ArrayLike) -> Estimate:
 
 
 def problems(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
-    """Boolean diagnostic flags per fit: divergent, rhat, low_ess, error, and any of them."""
+    """Boolean diagnostic flags per fit (per-fit rows, schema PER_FIT; ``chains`` sampled):
+    the rules of :data:`FLAGS` with the :func:`thresholds`, and ``any`` of them.
+
+    Missing values never flag. Per-fit rows written before the hyperparameters and the group
+    effects were judged apart (no ``rhat_groups_max``) compare ``rhat_max`` (over every
+    quantity) with the group effects' threshold."""
+    level = thresholds(fits, chains)
+
+    def column(name: str) -> np.ndarray:
+        if name not in fits:
+            return np.full(len(fits), np.nan)
+        return pd.to_numeric(fits[name], errors="coerce").to_numpy(float)
+
+    ess = np.fmin(column("ess_bulk_min"), column("ess_tail_min"))
+    groups = column("rhat_groups_max")
+    groups = np.where(np.isnan(groups), column("rhat_max"), groups)
     flags = pd.DataFrame(
         {
-            "divergent": fits["divergences"].fillna(0).to_numpy(float) > 0,
-            "rhat": fits["rhat_max"].to_numpy(float) > RHAT_MAX,
-            "low_ess": np.fmin(
-                fits["ess_bulk_min"].to_numpy(float), fits["ess_tail_min"].to_numpy(float)
-            )
-            < ESS_PER_CHAIN * chains,
+            "divergent": np.nan_to_num(column("divergences")) > 0,
+            "ebfmi": column("ebfmi_min") < EBFMI_MIN,
+            "rhat_hyper": column("rhat_hyper_max") > level["rhat_hyper"].to_numpy(),
+            "rhat_groups": groups > level["rhat_groups"].to_numpy(),
+            "low_ess": ess < ESS_PER_CHAIN * chains,
             "error": (fits["status"] == "error").to_numpy(),
         },
         index=fits.index,
@@ -164,8 +248,9 @@ def cell_measures(fits: pd.DataFrame, true_tau: float, chains: int) -> list[dict
         add("shrinkage", measure, mean(values), len(values), ref=theory)
 
     flags = problems(fits, chains)
+    level = thresholds(fits, chains).iloc[0]
     for name in flags.columns:
-        add("diagnostics", name, proportion(flags[name]), len(flags), ref=0.0)
+        add("diagnostics", name, proportion(flags[name]), len(flags), level[name], 0.0)
     return rows
 
 

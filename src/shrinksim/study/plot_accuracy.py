@@ -21,7 +21,7 @@ from shrinksim.figures import (
     with_fit_labels,
 )
 from shrinksim.shrinkage import implied_tau
-from shrinksim.study.measures import ESS_PER_CHAIN, RHAT_MAX
+from shrinksim.study.measures import FLAGS
 
 LINESTYLES = ("-", "--", ":", "-.")
 """Line style per true spread."""
@@ -173,20 +173,27 @@ def coverage_vs_n(measures: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def flag_title(rule: str, levels: pd.Series) -> str:
+    """A flag's rule (:data:`shrinksim.study.measures.FLAGS`) with its thresholds in ``levels``
+    (several when they differ between cells, e.g. by the number of quantities monitored)."""
+    found = sorted(set(levels.dropna()))
+    if "{level" not in rule or not found:
+        return rule
+    texts = [rule.format(level=level).rsplit(" ", 1) for level in found]
+    if len(texts) == 1:
+        return " ".join(texts[0])
+    return texts[0][0] + " " + " / ".join(text[1] for text in texts)
+
+
 def diagnostics_overview(measures: pd.DataFrame) -> plt.Figure:
-    """Heat maps of the share of fits with each diagnostic problem per cell (rows: model,
-    prior and spread; columns: n)."""
+    """Heat maps of the share of fits flagged by each rule of
+    :func:`shrinksim.study.measures.problems` per cell (rows: model, prior and spread;
+    columns: n); each panel's title states the rule and its threshold (the rows' ``level``)."""
     diag = with_fit_labels(measures[measures["target"] == "diagnostics"])
     cells = diag[["fit", "spread_axis", "spread"]].itertuples(index=False)
     diag = diag.assign(row=[f"{fit}, {axis} = {spread:g}" for fit, axis, spread in cells])
-    titles = {
-        "any": "any problem",
-        "divergent": "divergent transitions",
-        "rhat": f"R-hat > {RHAT_MAX}",
-        "low_ess": f"ESS < {ESS_PER_CHAIN} per chain",
-        "error": "sampler error",
-    }
-    kinds = [k for k in titles if k in set(diag["measure"])]
+    order_of = ["any", *(k for k in FLAGS if k != "any")]
+    kinds = [k for k in order_of if k in set(diag["measure"])]
     order = sorted(diag["row"].unique(), key=lambda s: (not s.startswith("partial"), s))
     cols = min(3, len(kinds))
     rows = -(-len(kinds) // cols)
@@ -196,9 +203,8 @@ def diagnostics_overview(measures: pd.DataFrame) -> plt.Figure:
     )
     axes = axes.ravel()
     for ax, kind in zip(axes, kinds, strict=False):
-        table = diag[diag["measure"] == kind].pivot(
-            index="row", columns="n_per_group", values="value"
-        )
+        panel = diag[diag["measure"] == kind]
+        table = panel.pivot(index="row", columns="n_per_group", values="value")
         sns.heatmap(
             table.reindex(order),
             ax=ax,
@@ -211,11 +217,11 @@ def diagnostics_overview(measures: pd.DataFrame) -> plt.Figure:
             cbar=ax is axes[len(kinds) - 1],
             cbar_kws={"label": "share of fits"},
         )
-        ax.set_title(titles[kind], fontsize=10)
+        ax.set_title(flag_title(FLAGS.get(kind, kind), panel["level"]), fontsize=9)
         ax.set_xlabel("outcomes per group, n")
         ax.set_ylabel("")
     for ax in axes[len(kinds) :]:
         ax.set_visible(False)
-    fig.suptitle("Share of fits with diagnostic problems per cell")
+    fig.suptitle("Share of fits flagged by each diagnostic rule per cell (docs/calibration.md)")
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from shrinksim.pages import page
+from shrinksim.study.measures import FLAGS
 
 PACKAGES = (
     "shrinksim",
@@ -67,7 +68,7 @@ TARGETS = {
     "tau": "tau: posterior mean and intervals of the between-group sd",
     "groups": "group effects (log-odds) against the truth",
     "shrinkage": "shrinkage: 1 - slope (factor) and median ratio",
-    "diagnostics": "diagnostics: share of fits with each problem",
+    "diagnostics": "diagnostics: share of fits flagged by each rule",
 }
 """Heading of each target's table."""
 
@@ -76,13 +77,45 @@ def _fit_label(model: str, prior: str) -> str:
     return f"partial, {prior}" if model == "partial" else f"{model} pooling"
 
 
+MODEL_NAMES = {"partial": "partial pooling", "none": "no pooling", "complete": "complete pooling"}
+"""How the flag rules name a model."""
+
+
+def flag_rules(diagnostics: pd.DataFrame) -> str:
+    """The rule and threshold of every flag in ``diagnostics`` (its measures rows) as an HTML
+    list; a threshold that differs between cells (it depends on the model and the number of
+    groups) is given for each, with the cells it applies to."""
+    items = []
+    for name, rule in FLAGS.items():
+        rows = diagnostics[diagnostics["measure"] == name]
+        if rows.empty:
+            continue
+        levels = rows["level"].dropna().unique()
+        if "{level" not in rule or len(levels) == 0:
+            text = rule
+        elif len(levels) == 1:
+            text = rule.format(level=levels[0])
+        else:
+            parts = []
+            for level, part in rows.groupby("level", sort=True):
+                cells = zip(part["model"], part["groups"], strict=True)
+                where = sorted({f"{MODEL_NAMES.get(m, m)}, {g} groups" for m, g in cells})
+                parts.append(rule.format(level=level) + f" ({'; '.join(where)})")
+            text = " / ".join(parts)
+        items.append(f"<li><b>{html.escape(name)}</b>: {html.escape(text)}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
 def measures_page(measures: pd.DataFrame) -> str:
-    """One table per target: a row per fit cell, a column per measure, ``value (MCSE)``."""
+    """One table per target: a row per fit cell, a column per measure, ``value (MCSE)``; the
+    diagnostics table comes with the rule and threshold of each flag."""
     frame = measures.assign(
         fit=[_fit_label(m, p) for m, p in zip(measures["model"], measures["prior"], strict=True)],
         column=[
-            m if pd.isna(level) else f"{m} {level:.0%}"
-            for m, level in zip(measures["measure"], measures["level"], strict=True)
+            m if pd.isna(level) or target == "diagnostics" else f"{m} {level:.0%}"
+            for m, level, target in zip(
+                measures["measure"], measures["level"], measures["target"], strict=True
+            )
         ],
         cell=[
             "" if pd.isna(v) else f"{v:.3f}" + ("" if pd.isna(e) else f" ({e:.3f})")
@@ -103,10 +136,13 @@ def measures_page(measures: pd.DataFrame) -> str:
         table = table.reset_index().rename(columns={"n_per_group": "n", "spread_axis": "axis"})
         table.columns.name = None
         heading = f"<h3>{html.escape(TARGETS.get(str(target), str(target)))}</h3>"
-        parts.append(heading + table.to_html(index=False, na_rep="", escape=True))
+        rules = flag_rules(rows) if target == "diagnostics" else ""
+        parts.append(heading + rules + table.to_html(index=False, na_rep="", escape=True))
     note = (
         "<p>Each entry is <i>value (Monte Carlo standard error)</i> over the replicates of the "
         "cell; docs/measures.md defines every measure. Group measures are on the log-odds "
-        "scale; diagnostics are shares of fits.</p>"
+        "scale; diagnostics are shares of fits flagged by each rule (docs/calibration.md says "
+        "how the thresholds were chosen and how often they fire on converged and on failing "
+        "fits); the raw values of every fit are in the dataset results/fits.</p>"
     )
     return page("Performance measures", note + "".join(parts))

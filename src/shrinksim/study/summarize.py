@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shrinksim import tables
@@ -124,11 +125,24 @@ def group_errors(truth: np.ndarray, estimate: np.ndarray, bounds: dict[str, np.n
     return row
 
 
+def _read_fits(path: str) -> pd.DataFrame:
+    """:data:`FIT_COLUMNS` of a job's fits table; a column that the table lacks (written
+    before the column existed) is read as nulls, so older results can still be reduced."""
+    have = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[name for name in FIT_COLUMNS if name in have])
+    for name in FIT_COLUMNS:
+        if name not in have:
+            table = table.append_column(
+                tables.FITS.field(name), pa.nulls(len(table), tables.FITS.field(name).type)
+            )
+    return table.select(FIT_COLUMNS).to_pandas()
+
+
 def reduce_job(groups_path: str, fits_path: str) -> pd.DataFrame:
     """One row per fit of one fit job: its fit row (:data:`FIT_COLUMNS` but ``mu_mean``),
     ``shrinkage``, ``shrinkage_ratio`` and :data:`ERRORS` (NaN for a fit without estimates)."""
     groups = pq.read_table(groups_path, columns=GROUP_COLUMNS).to_pandas()
-    fits = pq.read_table(fits_path, columns=FIT_COLUMNS).to_pandas()
+    fits = _read_fits(fits_path)
     rows_of = groups.groupby(FIT_KEY, sort=False).indices if len(groups) else {}
     column = {name: groups[name].to_numpy() for name in GROUP_COLUMNS[len(FIT_KEY) :]}
     bounds = [f"theta_{q}" for q in _BOUNDS]
