@@ -104,13 +104,13 @@ def cmd_measures(args: argparse.Namespace) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> None:
     from shrinksim.study.plot import Summary, draw
-    from shrinksim.study.plot_accuracy import TAU_REPLICATES
+    from shrinksim.study.plot_accuracy import TAU_COLUMNS, TAU_REPLICATES
 
     shown = [("replicate", "<", TAU_REPLICATES)]  # the per-fit rows the tau figure draws
     summary = Summary(
         measures=tables.read_tables([args.measures], tables.MEASURES),
         groups=tables.read_tables([args.example_groups], tables.GROUPS),
-        fits=tables.read_tables([args.per_fit], tables.PER_FIT, filters=shown),
+        fits=tables.read_tables([args.per_fit], tables.PER_FIT, TAU_COLUMNS, filters=shown),
         draws=tables.read_tables([args.example_draws], tables.DRAWS),
         p0=args.p0,
         density_n=args.density_n,

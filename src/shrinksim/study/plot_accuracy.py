@@ -20,7 +20,7 @@ from shrinksim.figures import (
     placeholder,
     with_fit_labels,
 )
-from shrinksim.shrinkage import implied_tau
+from shrinksim.shrinkage import CELL, implied_tau
 from shrinksim.study.measures import FLAGS
 
 LINESTYLES = ("-", "--", ":", "-.")
@@ -35,6 +35,18 @@ def _select(measures: pd.DataFrame, target: str, measure: str) -> pd.DataFrame:
 
 TAU_REPLICATES = 20
 """Replicates per cell drawn in the tau figure (the first ones): a large study has thousands."""
+
+TAU_COLUMNS = [
+    *CELL,
+    "replicate",
+    "status",
+    "tau_mean",
+    "tau_q025",
+    "tau_q25",
+    "tau_q75",
+    "tau_q975",
+]
+"""The per-fit columns the tau figure reads."""
 
 
 def tau_posterior(fits: pd.DataFrame, p0: float) -> plt.Figure:
