@@ -117,10 +117,17 @@ class Measured:
 
     @property
     def peak_mb(self) -> float:
-        """Peak RSS of any after-fitting job: its benchmark record (all its processes) or
-        the largest single process, whichever is larger."""
+        """Peak RSS of any after-fitting job: its benchmark record (the sum over its
+        processes) or the largest single process, whichever is larger."""
         rss = [job.rss_mb for job in self.rules.values() if not math.isnan(job.rss_mb)]
         return max([self.after.peak_mb, *rss])
+
+    @property
+    def peak_pss_mb(self) -> float:
+        """Peak PSS of any after-fitting job (pages shared by forked workers counted once,
+        as a cgroup memory limit counts them), or the largest single process's RSS."""
+        pss = [job.pss_mb for job in self.rules.values() if not math.isnan(job.pss_mb)]
+        return max([self.after.peak_mb, *pss])
 
 
 def template_tables(work: Path, cache_dir: Path, cores: int) -> dict[str, pa.Table]:
@@ -228,28 +235,33 @@ def report(rows: Sequence[Measured]) -> None:
     if len(fitted) >= 2:
         sizes = [m.fits for m in fitted]
         print(
-            f"\ngrowth exponents from {sizes[0]:,} to {sizes[-1]:,} fits "
-            f"(target <= {TARGETS['exponent']}):"
+            f"\ngrowth exponents (target <= {TARGETS['exponent']}): from {sizes[0]:,} to "
+            f"{sizes[-1]:,} fits, and over the last step ({sizes[-2]:,} to {sizes[-1]:,})"
         )
         series = {
             "snakemake -n seconds": [m.dag.seconds for m in fitted],
             "snakemake -n peak RSS": [m.dag.peak_mb for m in fitted],
             "after fitting, seconds": [m.after.seconds for m in fitted],
             "after fitting, peak RSS": [m.peak_mb for m in fitted],
+            "after fitting, peak PSS": [m.peak_pss_mb for m in fitted],
         }
         for rule in AFTER_FITTING:
             if all(rule in m.rules for m in fitted):
                 series[f"{rule} seconds"] = [m.rules[rule].seconds for m in fitted]
                 series[f"{rule} peak RSS"] = [m.rules[rule].rss_mb for m in fitted]
         for name, values in series.items():
-            slope = exponent(sizes, values)
-            print(f"  {name:28} {slope:5.2f} ({verdict(slope, TARGETS['exponent'], False)})")
+            slope, last = exponent(sizes, values), exponent(sizes[-2:], values[-2:])
+            print(
+                f"  {name:28} {slope:5.2f} ({verdict(slope, TARGETS['exponent'], False)}), "
+                f"last step {last:5.2f} ({verdict(last, TARGETS['exponent'], False)})"
+            )
     largest = max(rows, key=lambda m: m.fits)
     if largest.fits >= 1_000_000:
         print(f"\nat {largest.fits:,} fits:")
         checks = [
             ("after fitting, s", largest.after.seconds, TARGETS["after_seconds"]),
             ("after fitting, peak RSS MB", largest.peak_mb, TARGETS["after_mb"]),
+            ("after fitting, peak PSS MB", largest.peak_pss_mb, TARGETS["after_mb"]),
             ("snakemake -n, s", largest.dag.seconds, TARGETS["dag_seconds"]),
         ]
         for name, value, target in checks:
