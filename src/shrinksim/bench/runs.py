@@ -43,7 +43,8 @@ def run(cmd: Sequence[str], cwd: Path) -> Run:
         out.seek(0)
         text = out.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed in {cwd}:\n{text[-3000:]}")
+        tail = "\n".join(line[:300] for line in text.splitlines()[-40:])
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed in {cwd}:\n{tail}")
     return Run(seconds, usage.ru_maxrss / 1024, text)
 
 
@@ -104,6 +105,16 @@ def rule_benchmarks(results: Path, rules: Sequence[str]) -> dict[str, JobRecord]
             mb = pd.to_numeric(row[["max_rss", "max_pss"]], errors="coerce")
             out[rule] = JobRecord(float(row["s"]), float(mb["max_rss"]), float(mb["max_pss"]))
     return out
+
+
+def log_tails(results: Path, rules: Sequence[str], lines: int = 20) -> str:
+    """The last ``lines`` lines of each of ``rules``' logs (rules without wildcards)."""
+    out = []
+    for rule in rules:
+        path = results / design.LOG.format(job=rule)
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        out.append(f"--- {path}: " + ("\n".join(text) if path.exists() else "missing"))
+    return "\n".join(out)
 
 
 def summary_mb(results: Path) -> float:

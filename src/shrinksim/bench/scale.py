@@ -40,6 +40,7 @@ from shrinksim.bench.runs import (
     JobRecord,
     Run,
     job_counts,
+    log_tails,
     longest_command,
     rule_benchmarks,
     snakemake,
@@ -166,16 +167,20 @@ def measure(
             f"({made.bytes / 1e9:.2f} GB) in {made.seconds:.0f} s",
             flush=True,
         )
-        after = snakemake(
-            study,
-            write_config(study, extra),
-            cache_dir,
-            "--cores",
-            str(cores),
-            "-p",
-            "--allowed-rules",
-            *AFTER_FITTING,
-        )
+        try:
+            after = snakemake(
+                study,
+                write_config(study, extra),
+                cache_dir,
+                "--cores",
+                str(cores),
+                "-p",
+                "--allowed-rules",
+                *AFTER_FITTING,
+            )
+        except RuntimeError as err:
+            logs = log_tails(study / design.RESULTS, AFTER_FITTING)
+            raise RuntimeError(f"{err}\n{logs}") from None
         ran = set(job_counts(after.output)) - {*AFTER_FITTING, "all", "total"}
         if ran:
             raise RuntimeError(f"snakemake ran more than the rules after fitting: {sorted(ran)}")
@@ -309,8 +314,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{fits:,} fits: skipped, needs ~{needed / 1e9:.0f} GB, {free / 1e9:.0f} GB free"
                 )
                 continue
-            rows.append(measure(fits, args.batch_size, template, work, cache_dir, args.cores))
-            done = rows[-1]
+            try:
+                done = measure(fits, args.batch_size, template, work, cache_dir, args.cores)
+            except RuntimeError as err:
+                print(f"{fits:,} fits: FAILED\n{err}", flush=True)
+                continue
+            rows.append(done)
             print(
                 f"{done.fits:,} fits: DAG {done.dag.seconds:.1f} s, after fitting "
                 f"{done.after.seconds:.1f} s, peak RSS {done.peak_mb:.0f} MB, jobs (s / MB) "
