@@ -2,17 +2,21 @@
 VENV   ?= .venv
 BIN    := $(abspath $(VENV))/bin
 CORES  ?= all
-PYTHON ?= python3
+# The newest python3.x >= 3.11 on PATH, unless PYTHON= is given.
+PYTHON ?= $(shell scripts/find-python)
 # Rules call `python -m shrinksim`: put the venv first so every job uses the same interpreter
 # (PyStan's compile cache is keyed by the interpreter's path).
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run report bench bench-scale test test-fast test-slurm lint format clean
+.PHONY: install run report bench bench-scale test test-fast test-pythons test-slurm lint format clean
 
-$(VENV)/.installed: pyproject.toml
+# Both engines' Python packages (PyStan runs with pip alone; cmdstanpy once CmdStan is
+# installed), at the versions of constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "no Python >= 3.11 found; run make PYTHON=/path/to/python3" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[pystan,cmdstan,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,6 +38,9 @@ test: install  ## every test, the slow real-fit and end-to-end ones included
 
 test-fast: install  ## unit tests only (no Stan compilation)
 	$(BIN)/python -m pytest -m "not slow"
+
+test-pythons:  ## the unit tests on every other Python >= 3.11 found here (one venv each)
+	bash tests/pythons.sh
 
 test-slurm: install  ## the tiny study through SLURM on a throw-away one-node cluster (root, Debian)
 	bash tests/slurm/run.sh

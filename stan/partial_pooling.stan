@@ -1,6 +1,7 @@
 // Partial pooling of group log-odds from binomial counts (sufficient statistics).
 // Non-centred: theta = mu + tau * z. theta is derived outside Stan from the draws of
-// mu, tau and z, so only parameters are written (fast output on both engines).
+// mu, tau and z, so only parameters are written (fast output on both engines); the
+// per-group log-likelihood log_lik only when the data ask for it (compute_log_lik = 1).
 // Priors are data (family code + arguments) so one compiled program serves every prior.
 functions {
 #include prior.stanfunctions
@@ -13,6 +14,7 @@ data {
   vector[3] mu_prior_args;
   int<lower=1, upper=4> tau_prior_family;
   vector[3] tau_prior_args;
+  int<lower=0, upper=1> compute_log_lik;  // 1: write log_lik (your-data fits); 0: nothing
 }
 parameters {
   real mu;
@@ -24,4 +26,12 @@ model {
   tau ~ prior(tau_prior_family, tau_prior_args);
   z ~ std_normal();
   y ~ binomial_logit(n, mu + tau * z);
+}
+generated quantities {
+  // Per-group log-likelihood (binomial, normalised) for PSIS-LOO; no RNG is used, so the
+  // draws do not depend on compute_log_lik.
+  vector[compute_log_lik ? G : 0] log_lik;
+  if (compute_log_lik) {
+    for (g in 1:G) log_lik[g] = binomial_logit_lpmf(y[g] | n[g], mu + tau * z[g]);
+  }
 }

@@ -125,3 +125,15 @@ def test_scale_study_config_and_output_parsing():
     printed = "rule fit:\n    jobid: 3\nShell command: python -m shrinksim fit x\nrule plot:\n"
     assert runs.longest_command(printed) == ("fit", len("python -m shrinksim fit x"))
     assert abs(scale.exponent([1e4, 1e5, 1e6], [2.0, 20.0, 200.0]) - 1) < 1e-9
+
+
+def test_fallback_comparison_prints_ratios_and_whether_draws_match(capsys):
+    from shrinksim.bench.programs import ProgramRun, print_fallback
+
+    tau = np.arange(4.0).reshape(2, 2)
+    direct = [ProgramRun(1.0, 2.0, 2.0, tau, tau), ProgramRun(1.0, 2.0, 2.0, tau, tau)]
+    public = [ProgramRun(1.5, 3.0, 5.0, tau, tau), ProgramRun(1.5, 3.0, 5.0, tau, tau + 1)]
+    print_fallback(direct, public)
+    out = capsys.readouterr().out
+    assert "draws DIFFERENT for the same seeds" in out
+    assert "sampling 1.50x, job 1.50x, job CPU 2.50x" in out

@@ -226,6 +226,11 @@ USERDATA_DATA = "userdata/data.parquet"
 USERDATA_FIT = "userdata/fit/prior={prior}/model={model}/{table}.parquet"
 """A fit of the user's data (``table`` groups, fits or draws)."""
 
+USERDATA_INFERENCE = "userdata/fit/prior={prior}/model={model}/inference.nc"
+"""A fit of the user's data as ArviZ InferenceData (netCDF; :mod:`shrinksim.userdata.inference`):
+posterior, sample_stats, observed_data and the per-group log_likelihood, group labels as
+coordinates."""
+
 USERDATA_POINTS = "userdata/design/points.parquet"
 """The design-matched study's true (mu, tau) values."""
 
@@ -238,7 +243,7 @@ USERDATA_DESIGN_FIT = (
 """The design-matched fits of one (scale, tau, prior) and batch (``table`` groups or fits)."""
 
 USERDATA_SUMMARY = "userdata/summary/{name}.parquet"
-"""Your-data summary tables: groups, fits, design_fits, design_cells, whatif."""
+"""Your-data summary tables: groups, fits, design_fits, design_cells, whatif, loo."""
 
 USERDATA_FIGURE = "userdata/figures/{name}"
 """Your-data figures and summary page (``name`` with its suffix)."""
@@ -329,6 +334,14 @@ def userdata_fit_files(
     """The ``table`` of every fit of the user's data, in :func:`userdata_fits` order."""
     return [
         result_path(USERDATA_FIT, root, prior=prior, model=model, table=table)
+        for prior, model in userdata_fits(config)
+    ]
+
+
+def userdata_inference_files(config: Mapping[str, Any], root: str | Path = RESULTS) -> list[str]:
+    """The InferenceData file of every fit of the user's data, in :func:`userdata_fits` order."""
+    return [
+        result_path(USERDATA_INFERENCE, root, prior=prior, model=model)
         for prior, model in userdata_fits(config)
     ]
 

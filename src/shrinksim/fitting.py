@@ -50,9 +50,19 @@ def outcomes(groups: pd.DataFrame) -> pd.DataFrame:
 
 
 def stan_data(
-    program: str, groups: pd.DataFrame, intercept_prior: Prior, tau_prior: Prior | None = None
+    program: str,
+    groups: pd.DataFrame,
+    intercept_prior: Prior,
+    tau_prior: Prior | None = None,
+    *,
+    log_lik: bool = False,
 ) -> dict[str, Any]:
-    """Stan data for ``program`` from one data set's group rows (priors encoded as data)."""
+    """Stan data for ``program`` from one data set's group rows (priors encoded as data).
+
+    ``log_lik`` sets the flag ``compute_log_lik``: with it the program also writes the
+    per-group log-likelihood ``log_lik`` (a generated quantity without random numbers, so the
+    draws are the same either way); the study and SBC leave it off and pay nothing.
+    """
     data: dict[str, Any] = {"G": len(groups), **intercept_prior.stan_data("mu_prior")}
     if program == "partial_pooling_bernoulli":
         long = outcomes(groups)
@@ -68,6 +78,7 @@ def stan_data(
         if tau_prior is None:
             raise ValueError(f"{program} needs a prior on tau")
         data |= tau_prior.stan_data("tau_prior")
+    data["compute_log_lik"] = int(log_lik)
     return data
 
 
@@ -168,13 +179,15 @@ def fit_replicate(
     replicate: int,
     key: str | None = None,
     on_draws: Callable[[Draws, np.ndarray], None] | None = None,
+    log_lik: bool = False,
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Fit one data set, with retries; return group summaries (None on error) and a fit row.
 
     The Stan seed derives from (``key``, replicate); ``key`` defaults to the cell's seed key
     (retries: see the module docstring). ``seed`` in the row is the seed of the last attempt,
     the one whose draws are kept. ``on_draws(draws, theta)``, if given, sees the draws of a
-    fit that sampled (e.g. to keep them for figures).
+    fit that sampled (e.g. to keep them for figures); ``log_lik`` asks the program for the
+    per-group log-likelihood (:func:`stan_data`), in ``draws.params["log_lik"]``.
     """
     sampler = SamplerSettings.from_config(settings["sampler"])
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
@@ -183,7 +196,7 @@ def fit_replicate(
         if cell.model == "partial"
         else None
     )
-    data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior)
+    data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior, log_lik=log_lik)
     key = cell.key if key is None else key
     seed = attempt_seed(int(settings["seed"]), key, replicate, 1)
     row: dict[str, Any] = {"replicate": replicate, "engine": engine.name, "message": ""}

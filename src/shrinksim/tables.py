@@ -1,4 +1,6 @@
-"""Explicit Parquet schemas of every intermediate table, and atomic writing."""
+"""Explicit Parquet schemas of every intermediate table, and atomic writing. :func:`field` and
+:func:`named_schema` put the descriptions of :mod:`shrinksim.columns` into the schemas'
+metadata, so they travel inside every Parquet file (docs/results.md lists them)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shrinksim.columns import describe, describe_table
+
+
+def field(name: str, type_: pa.DataType, table: str | None = None) -> pa.Field:
+    """Column ``name`` with its description in the metadata (``table``: the description of
+    ``TABLE.name`` if there is one); :class:`shrinksim.columns.MissingDescription` if none."""
+    return pa.field(name, type_, metadata={"description": describe(name, table)})
+
+
+def named_schema(name: str, fields: Iterable[pa.Field]) -> pa.Schema:
+    """Schema of table ``name``, with its name and description in the metadata."""
+    return pa.schema(fields, metadata={"name": name, "description": describe_table(name)})
+
+
 CELL_FIELDS = [
-    pa.field("n_per_group", pa.int32()),
-    pa.field("groups", pa.int32()),
-    pa.field("spread_axis", pa.string()),
-    pa.field("spread", pa.float64()),
-    pa.field("prior", pa.string()),
-    pa.field("model", pa.string()),
+    field("n_per_group", pa.int32()),
+    field("groups", pa.int32()),
+    field("spread_axis", pa.string()),
+    field("spread", pa.float64()),
+    field("prior", pa.string()),
+    field("model", pa.string()),
 ]
 """The fit cell, on every row of fit and summary tables."""
 
@@ -28,91 +44,90 @@ _QUANTITY = ("mean", "sd", "median", "q025", "q05", "q25", "q75", "q95", "q975")
 
 
 def _summary_fields(prefix: str, quantities: Iterable[str] = _QUANTITY) -> list[pa.Field]:
-    return [pa.field(f"{prefix}_{q}", pa.float64()) for q in quantities]
+    return [field(f"{prefix}_{q}", pa.float64()) for q in quantities]
 
 
-DATA = pa.schema(
+DATA = named_schema(
+    "DATA",
     [
-        pa.field("replicate", pa.int32()),
-        pa.field("group", pa.int32()),
-        pa.field("is_control", pa.bool_()),
-        pa.field("n", pa.int32()),
-        pa.field("y", pa.int32()),
-        pa.field("true_p", pa.float64()),
-        pa.field("true_logit", pa.float64()),
-    ]
+        field("replicate", pa.int32()),
+        field("group", pa.int32()),
+        field("is_control", pa.bool_()),
+        field("n", pa.int32()),
+        field("y", pa.int32()),
+        field("true_p", pa.float64()),
+        field("true_logit", pa.float64()),
+    ],
 )
-"""Simulated data: one row per (replicate, group); group 0 is the control group."""
 
-GROUPS = pa.schema(
+GROUPS = named_schema(
+    "GROUPS",
     [
         *CELL_FIELDS,
         *DATA,
-        pa.field("obs_p", pa.float64()),
-        pa.field("obs_logit", pa.float64()),
+        field("obs_p", pa.float64()),
+        field("obs_logit", pa.float64()),
         *_summary_fields("theta"),
         *_summary_fields("p"),
-    ]
+    ],
 )
-"""Group-level posterior summaries: log-odds ``theta_*`` and probability ``p_*``."""
 
 _EXTREMES = (("rhat", "max"), ("ess_bulk", "min"), ("ess_tail", "min"))
 _BY_PART = [f"{q}_{part}_{end}" for part in ("hyper", "groups") for q, end in _EXTREMES]
 """R-hat maxima and ESS minima over the hyperparameters and over the group effects."""
 
-FITS = pa.schema(
+FITS = named_schema(
+    "FITS",
     [
         *CELL_FIELDS,
-        pa.field("replicate", pa.int32()),
-        pa.field("status", pa.string()),
-        pa.field("message", pa.string()),
-        pa.field("attempts", pa.int32()),
-        pa.field("adapt_delta", pa.float64()),
-        pa.field("seed", pa.int64()),
-        pa.field("attempts_log", pa.string()),
-        pa.field("engine", pa.string()),
+        field("replicate", pa.int32()),
+        field("status", pa.string()),
+        field("message", pa.string()),
+        field("attempts", pa.int32()),
+        field("adapt_delta", pa.float64()),
+        field("seed", pa.int64()),
+        field("attempts_log", pa.string()),
+        field("engine", pa.string()),
         *_summary_fields("mu"),
         *_summary_fields("tau"),
-        pa.field("divergences", pa.int32()),
-        pa.field("treedepth_hits", pa.int32()),
-        pa.field("ebfmi_min", pa.float64()),
-        pa.field("rhat_max", pa.float64()),
-        pa.field("ess_bulk_min", pa.float64()),
-        pa.field("ess_tail_min", pa.float64()),
-        *(pa.field(name, pa.float64()) for name in _BY_PART),
-        pa.field("sampling_seconds", pa.float64()),
-    ]
+        field("divergences", pa.int32()),
+        field("treedepth_hits", pa.int32()),
+        field("ebfmi_min", pa.float64()),
+        field("rhat_max", pa.float64()),
+        field("ess_bulk_min", pa.float64()),
+        field("ess_tail_min", pa.float64()),
+        *(field(name, pa.float64()) for name in _BY_PART),
+        field("sampling_seconds", pa.float64()),
+    ],
 )
-"""One row per fit (:func:`shrinksim.fitting.fit_replicate`): status, mu and tau summaries, raw
-diagnostics (``diagnose``), every attempt in ``attempts_log`` (``seed``: the last one's)."""
 
 
-DRAWS = pa.schema(
+DRAWS = named_schema(
+    "DRAWS",
     [
         *CELL_FIELDS,
-        pa.field("replicate", pa.int32()),
-        pa.field("group", pa.int32()),
-        pa.field("draw", pa.int32()),
-        pa.field("p", pa.float32()),
-    ]
+        field("replicate", pa.int32()),
+        field("group", pa.int32()),
+        field("draw", pa.int32()),
+        field("p", pa.float32()),
+    ],
 )
-"""Thinned posterior draws of p for a few groups of the first replicate of a partial-pooling
-fit job (see :func:`shrinksim.study.fit.thinned_draws`); empty for the other models."""
 
-SHRINKAGE = pa.schema(
+SHRINKAGE = named_schema(
+    "SHRINKAGE",
     [
         *CELL_FIELDS,
-        pa.field("replicate", pa.int32()),
-        pa.field("status", pa.string()),
-        pa.field("shrinkage", pa.float64()),
-        pa.field("shrinkage_ratio", pa.float64()),
-        pa.field("shrinkage_theory", pa.float64()),
-        pa.field("tau_mean", pa.float64()),
-    ]
+        field("replicate", pa.int32()),
+        field("status", pa.string()),
+        field("shrinkage", pa.float64()),
+        field("shrinkage_ratio", pa.float64()),
+        field("shrinkage_theory", pa.float64()),
+        field("tau_mean", pa.float64()),
+    ],
 )
-"""Shrinkage of one fit (see :mod:`shrinksim.shrinkage` for the definitions)."""
 
-PER_FIT = pa.schema(
+PER_FIT = named_schema(
+    "PER_FIT",
     [
         *(
             FITS.field(name)
@@ -132,210 +147,192 @@ PER_FIT = pa.schema(
                 "sampling_seconds",
             )
         ),
-        pa.field("shrinkage", pa.float64()),
-        pa.field("shrinkage_ratio", pa.float64()),
-        pa.field("squared_error", pa.float64()),
-        pa.field("absolute_error", pa.float64()),
-        pa.field("rank_correlation", pa.float64()),
+        field("shrinkage", pa.float64()),
+        field("shrinkage_ratio", pa.float64()),
+        field("squared_error", pa.float64()),
+        field("absolute_error", pa.float64()),
+        field("rank_correlation", pa.float64()),
         *(
-            pa.field(f"{what}_{level}", pa.float64())
+            field(f"{what}_{level}", pa.float64())
             for level in ("0.5", "0.9", "0.95")
             for what in ("coverage", "width")
         ),
-        pa.field("shrinkage_theory", pa.float64()),
-    ]
+        field("shrinkage_theory", pa.float64()),
+    ],
 )
-"""One row per fit, everything the measures and the tau figure need: the fit's status,
-engine, tau summaries and diagnostics (from FITS), its shrinkage, and the errors of its
-group estimates (mean squared and absolute error, rank correlation with the truth, coverage
-and width of the 50/90/95 % intervals; treatment groups, log-odds). See
-:mod:`shrinksim.study.summarize`."""
 
-CELLS = pa.schema(
+CELLS = named_schema(
+    "CELLS",
     [
         *CELL_FIELDS,
-        pa.field("fits", pa.int32()),
-        pa.field("fits_ok", pa.int32()),
-        pa.field("shrinkage_mean", pa.float64()),
-        pa.field("shrinkage_mcse", pa.float64()),
-        pa.field("shrinkage_theory", pa.float64()),
-        pa.field("tau_mean", pa.float64()),
-    ]
+        field("fits", pa.int32()),
+        field("fits_ok", pa.int32()),
+        field("shrinkage_mean", pa.float64()),
+        field("shrinkage_mcse", pa.float64()),
+        field("shrinkage_theory", pa.float64()),
+        field("tau_mean", pa.float64(), "CELLS"),
+    ],
 )
-"""Shrinkage per fit cell, averaged over replicates, with its Monte Carlo standard error."""
 
 
-MEASURES = pa.schema(
+MEASURES = named_schema(
+    "MEASURES",
     [
         *CELL_FIELDS,
-        pa.field("true_tau", pa.float64()),
-        pa.field("target", pa.string()),
-        pa.field("measure", pa.string()),
-        pa.field("level", pa.float64()),
-        pa.field("value", pa.float64()),
-        pa.field("mcse", pa.float64()),
-        pa.field("reference", pa.float64()),
-        pa.field("replicates", pa.int32()),
-    ]
+        field("true_tau", pa.float64()),
+        field("target", pa.string()),
+        field("measure", pa.string()),
+        field("level", pa.float64()),
+        field("value", pa.float64()),
+        field("mcse", pa.float64()),
+        field("reference", pa.float64()),
+        field("replicates", pa.int32()),
+    ],
 )
-"""Performance measures per fit cell, one row per (cell, target, measure, level), with MCSE,
-the value to compare with (``reference``: truth, nominal coverage, normal approximation) and
-the replicates used; diagnostics rows: ``level`` = the flag's threshold. docs/measures.md."""
 
 SBC_CELL_FIELDS = [
-    pa.field("n_per_group", pa.int32()),
-    pa.field("groups", pa.int32()),
-    pa.field("prior", pa.string()),
+    field("n_per_group", pa.int32()),
+    field("groups", pa.int32()),
+    field("prior", pa.string()),
 ]
 """The SBC design, on every row of the calibration tables."""
 
-SBC_RANKS = pa.schema(
+SBC_RANKS = named_schema(
+    "SBC_RANKS",
     [
         *SBC_CELL_FIELDS,
-        pa.field("simulation", pa.int32()),
-        pa.field("parameter", pa.string()),
-        pa.field("true_value", pa.float64()),
-        pa.field("rank", pa.int32()),
-        pa.field("thinned_draws", pa.int32()),
-        pa.field("posterior_mean", pa.float64()),
-        pa.field("posterior_sd", pa.float64()),
-        pa.field("status", pa.string()),
-        pa.field("message", pa.string()),
-        pa.field("divergences", pa.int32()),
-        pa.field("rhat_max", pa.float64()),
-        pa.field("ess_bulk_min", pa.float64()),
-        pa.field("ess_tail_min", pa.float64()),
-        pa.field("sampling_seconds", pa.float64()),
-    ]
+        field("simulation", pa.int32()),
+        field("parameter", pa.string()),
+        field("true_value", pa.float64()),
+        field("rank", pa.int32()),
+        field("thinned_draws", pa.int32()),
+        field("posterior_mean", pa.float64()),
+        field("posterior_sd", pa.float64()),
+        field("status", pa.string()),
+        field("message", pa.string()),
+        field("divergences", pa.int32()),
+        *(field(name, pa.float64(), "SBC_RANKS") for name in ("rhat_max", "ess_bulk_min")),
+        field("ess_tail_min", pa.float64(), "SBC_RANKS"),
+        field("sampling_seconds", pa.float64()),
+    ],
 )
-"""SBC: one row per (simulation, parameter): true value, its rank among the thinned draws
-(0..thinned_draws; null when the sampler failed) and the fit's diagnostics."""
 
-SBC_TESTS = pa.schema(
+SBC_TESTS = named_schema(
+    "SBC_TESTS",
     [
         *SBC_CELL_FIELDS,
-        pa.field("parameter", pa.string()),
-        pa.field("simulations", pa.int32()),
-        pa.field("ranked", pa.int32()),
-        pa.field("errors", pa.int32()),
-        pa.field("divergent", pa.int32()),
-        pa.field("ess_below_thinned", pa.int32()),
-        pa.field("thinned_draws", pa.int32()),
-        pa.field("statistic", pa.float64()),
-        pa.field("p_value", pa.float64()),
-        pa.field("p_adjusted", pa.float64()),
-        pa.field("rejected", pa.bool_()),
-    ]
+        field("parameter", pa.string()),
+        field("simulations", pa.int32()),
+        field("ranked", pa.int32()),
+        field("errors", pa.int32()),
+        field("divergent", pa.int32()),
+        field("ess_below_thinned", pa.int32()),
+        field("thinned_draws", pa.int32()),
+        field("statistic", pa.float64()),
+        field("p_value", pa.float64()),
+        field("p_adjusted", pa.float64()),
+        field("rejected", pa.bool_()),
+    ],
 )
-"""SBC: ECDF uniformity test of the ranks per (n, prior, parameter); p-values Holm-adjusted
-over every row."""
 
 # --- your data (shrinksim.userdata) --------------------------------------------------------
 
 _USER_QUANTITY = ("mean", "sd", "median", "q025", "q975")
 """Posterior summaries per group of a fit of the user's data."""
 
-USER_DATA = pa.schema(
+USER_DATA = named_schema(
+    "USER_DATA",
     [
-        pa.field("group", pa.string()),
-        pa.field("is_control", pa.bool_()),
-        pa.field("n", pa.int32()),
-        pa.field("y", pa.int32()),
-    ]
+        field("group", pa.string(), "USER_DATA"),
+        field("is_control", pa.bool_()),
+        field("n", pa.int32()),
+        field("y", pa.int32()),
+    ],
 )
-"""The user's data, one row per group (``y`` = successes)."""
 
-USER_GROUPS = pa.schema(
+USER_GROUPS = named_schema(
+    "USER_GROUPS",
     [
-        pa.field("prior", pa.string()),
-        pa.field("model", pa.string()),
+        field("prior", pa.string()),
+        field("model", pa.string()),
         *USER_DATA,
-        pa.field("obs_p", pa.float64()),
-        pa.field("obs_logit", pa.float64()),
+        field("obs_p", pa.float64()),
+        field("obs_logit", pa.float64()),
         *_summary_fields("theta", _USER_QUANTITY),
         *_summary_fields("p", _USER_QUANTITY),
-        pa.field("shrink_ratio", pa.float64()),
-        pa.field("shrinkage_normal", pa.float64()),
-    ]
+        field("shrink_ratio", pa.float64()),
+        field("shrinkage_normal", pa.float64()),
+    ],
 )
-"""Every group of every fit of the user's data: data, posterior summaries, and how far it
-moved: ``shrink_ratio`` = (observed - posterior mean) / (observed - pooled) on the log-odds
-scale, ``shrinkage_normal`` = the normal approximation s2 / (s2 + tau^2) at its own n, with
-s2 = 1 / (n p (1 - p)), p = expit(median mu), tau = median tau (partial pooling only)."""
 
-USER_FITS = pa.schema(
+USER_FITS = named_schema(
+    "USER_FITS",
     [
-        pa.field("prior", pa.string()),
-        pa.field("model", pa.string()),
-        pa.field("groups", pa.int32()),
-        pa.field("outcomes", pa.int64()),
+        field("prior", pa.string()),
+        field("model", pa.string()),
+        field("groups", pa.int32(), "USER_FITS"),
+        field("outcomes", pa.int64()),
         *[f for f in FITS if f.name not in {c.name for c in CELL_FIELDS} | {"replicate"}],
-        pa.field("shrinkage", pa.float64()),
-        pa.field("shrinkage_ratio", pa.float64()),
-    ]
+        field("shrinkage", pa.float64()),
+        field("shrinkage_ratio", pa.float64()),
+    ],
 )
-"""One row per fit of the user's data: status, mu and tau summaries, diagnostics, and the
-shrinkage factor and ratio of :mod:`shrinksim.shrinkage`."""
 
-DESIGN_FITS = pa.schema(
+DESIGN_FITS = named_schema(
+    "DESIGN_FITS",
     [
-        pa.field("scale", pa.float64()),
-        pa.field("tau_index", pa.int32()),
-        pa.field("quantile", pa.float64()),
-        pa.field("tau", pa.float64()),
-        pa.field("prior", pa.string()),
-        pa.field("replicate", pa.int32()),
-        pa.field("n_mean", pa.float64()),
-        pa.field("status", pa.string()),
-        pa.field("tau_mean", pa.float64()),
-        pa.field("shrinkage", pa.float64()),
-        pa.field("shrinkage_ratio", pa.float64()),
-        pa.field("shrinkage_theory", pa.float64()),
-        pa.field("rmse_posterior", pa.float64()),
-        pa.field("rmse_observed", pa.float64()),
-        pa.field("coverage95", pa.float64()),
-    ]
+        field("scale", pa.float64()),
+        field("tau_index", pa.int32()),
+        field("quantile", pa.float64()),
+        field("tau", pa.float64()),
+        field("prior", pa.string()),
+        field("replicate", pa.int32()),
+        field("n_mean", pa.float64()),
+        field("status", pa.string()),
+        field("tau_mean", pa.float64()),
+        field("shrinkage", pa.float64()),
+        field("shrinkage_ratio", pa.float64()),
+        field("shrinkage_theory", pa.float64()),
+        field("rmse_posterior", pa.float64()),
+        field("rmse_observed", pa.float64()),
+        field("coverage95", pa.float64()),
+    ],
 )
-"""One row per design-matched fit of the user's design: shrinkage (:mod:`shrinksim.shrinkage`
-definitions, theory at the mean size) and recovery of the true group effects."""
 
-DESIGN_CELLS = pa.schema(
+DESIGN_CELLS = named_schema(
+    "DESIGN_CELLS",
     [
-        pa.field("scale", pa.float64()),
-        pa.field("tau_index", pa.int32()),
-        pa.field("quantile", pa.float64()),
-        pa.field("tau", pa.float64()),
-        pa.field("prior", pa.string()),
-        pa.field("n_mean", pa.float64()),
-        pa.field("fits", pa.int32()),
-        pa.field("fits_ok", pa.int32()),
-        pa.field("shrinkage_mean", pa.float64()),
-        pa.field("shrinkage_mcse", pa.float64()),
-        pa.field("shrinkage_theory", pa.float64()),
-        pa.field("rmse_posterior", pa.float64()),
-        pa.field("rmse_observed", pa.float64()),
-        pa.field("coverage95", pa.float64()),
-    ]
+        *map(DESIGN_FITS.field, ("scale", "tau_index", "quantile", "tau", "prior", "n_mean")),
+        *(field(name, pa.int32()) for name in ("fits", "fits_ok")),
+        *(field(name, pa.float64()) for name in ("shrinkage_mean", "shrinkage_mcse")),
+        DESIGN_FITS.field("shrinkage_theory"),
+        *(field(n, pa.float64(), "DESIGN_CELLS") for n in DESIGN_FITS.names[-3:]),  # rmse, coverage
+    ],
 )
-"""Design-matched shrinkage per (scale, tau, prior): mean over replicates with MCSE."""
 
-WHATIF = pa.schema(
+WHATIF = named_schema(
+    "WHATIF",
     [
-        pa.field("prior", pa.string()),
-        pa.field("tau_index", pa.int32()),
-        pa.field("quantile", pa.float64()),
-        pa.field("tau", pa.float64()),
-        pa.field("target", pa.float64()),
-        pa.field("n_now", pa.float64()),
-        pa.field("n_simulated", pa.float64()),
-        pa.field("n_simulated_how", pa.string()),
-        pa.field("n_theory", pa.float64()),
-    ]
+        *map(DESIGN_FITS.field, ("prior", "tau_index", "quantile", "tau")),
+        field("target", pa.float64(), "WHATIF"),
+        field("n_now", pa.float64()),
+        field("n_simulated", pa.float64()),
+        field("n_simulated_how", pa.string()),
+        field("n_theory", pa.float64()),
+    ],
 )
-"""What-if answer: mean outcomes per treatment group at which shrinkage falls to ``target``:
-interpolated from the simulated designs (``n_simulated_how``: interpolated, at most, not
-reached; see :func:`shrinksim.userdata.design.n_for_shrinkage_simulated`) and from the normal
-approximation; ``n_now`` is the user's mean size."""
+
+USER_LOO = named_schema(
+    "USER_LOO",
+    [
+        *(field(name, pa.string(), "USER_LOO") for name in ("prior", "model", "status")),
+        field("rank", pa.int32(), "USER_LOO"),
+        *(field(n, pa.float64()) for n in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse")),
+        *(field(name, pa.float64()) for name in ("weight", "pareto_k_max")),
+        *(field(name, pa.int32(), "USER_LOO") for name in ("pareto_k_high", "groups")),
+        field("warning", pa.string()),
+    ],
+)
 
 # --- end of your data ----------------------------------------------------------------------
 
@@ -346,9 +343,9 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     if missing:
         raise KeyError(f"table lacks columns {missing}")
     frame = frame[schema.names].copy()
-    for field in schema:
-        if pa.types.is_integer(field.type):  # nullable: a failed fit has no diagnostics
-            frame[field.name] = pd.array(frame[field.name], dtype="Int64")
+    for column in schema:
+        if pa.types.is_integer(column.type):  # nullable: a failed fit has no diagnostics
+            frame[column.name] = pd.array(frame[column.name], dtype="Int64")
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 

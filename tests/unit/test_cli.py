@@ -4,6 +4,7 @@ by the design, and the reduces' refusal to run on missing inputs."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -113,3 +114,23 @@ def test_sbc_summarize_refuses_missing_rank_tables(tmp_path, config):
     with pytest.raises(SystemExit, match=f"2 rank tables missing, e.g. {first}"):
         main(argv)
     assert not out.exists()
+
+
+def test_version_and_doctor(capsys, tmp_path, monkeypatch):
+    """``--version`` prints the installed version; ``doctor`` what a run would use."""
+    from importlib.metadata import version
+
+    from shrinksim.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"shrinksim {version('shrinksim')}\n"
+    (tmp_path / "config.yaml").write_text("engine: pystan\ncache_dir: models-here\n")
+    monkeypatch.chdir(tmp_path)
+    main(["doctor"])
+    text = capsys.readouterr().out
+    lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.splitlines())
+    assert lines["engine (pystan)"] == "pystan"
+    assert lines["PyStan sampling"] == "direct (fast path)"
+    assert lines["PyStan model cache"].startswith(str(tmp_path / "models-here" / "httpstan"))
+    assert lines["Snakemake"] == version("snakemake")

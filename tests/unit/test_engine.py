@@ -138,3 +138,75 @@ def test_cmdstanpy_without_cmdstan_names_the_fix(monkeypatch, tmp_path):
     with pytest.raises(EngineError, match="engine: pystan"):
         resolve_engine("cmdstanpy")
     assert resolve_engine("auto") == "pystan"
+
+
+def test_a_missing_engine_names_the_extra_to_install(monkeypatch, tmp_path):
+    from shrinksim.engines import pystan
+
+    monkeypatch.setattr(pystan, "pystan_installed", lambda: False)
+    monkeypatch.setattr("shrinksim.engines.pystan_installed", lambda: False)
+    monkeypatch.setenv("CMDSTAN", str(tmp_path / "missing"))
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    for requested in ("pystan", "auto"):
+        with pytest.raises(EngineError, match=r"pip install 'shrinksim\[pystan\]'"):
+            resolve_engine(requested)
+    with pytest.raises(EngineError, match=r"pip install 'shrinksim\[cmdstan\]'"):
+        resolve_engine("cmdstanpy")
+    with pytest.raises(EngineError, match=r"shrinksim\[pystan\]"):
+        PyStanEngine(tmp_path)
+
+
+def test_fast_path_is_off_for_an_untested_httpstan_or_when_switched_off(monkeypatch):
+    """The check at import: the tested httpstan passes; another version, or
+    SHRINKSIM_PYSTAN_FAST=0, turns the direct path off with the reason."""
+    from shrinksim.engines import fastpath
+
+    assert fastpath._problem() is None  # this machine's httpstan (constraints.txt) is tested
+    monkeypatch.setattr(fastpath.importlib.metadata, "version", lambda name: "4.99.0")
+    assert fastpath._problem() == "httpstan 4.99.0 is not a version it was tested with (4.13.*)"
+    monkeypatch.setenv(fastpath.SWITCH, "0")
+    assert fastpath._problem() == "SHRINKSIM_PYSTAN_FAST=0"
+
+
+def test_a_compiled_module_without_the_pieces_is_sampled_through_pystan():
+    from types import SimpleNamespace
+
+    from shrinksim.engines import fastpath
+
+    stub = SimpleNamespace(get_dims=None)
+    assert fastpath.module_problem(stub) == (
+        "the compiled model lacks hmc_nuts_diag_e_adapt_wrapper, constrained_param_names, "
+        "get_param_names"
+    )
+
+
+def test_pystan_fit_layout_becomes_chains_draws_dims():
+    """PyStan's ``fit[name]`` is (*dims, draws x chains) with chains varying fastest."""
+    from shrinksim.engines.pystan import by_chain
+
+    chains, draws = 3, 4
+    ours = np.arange(chains * draws * 2 * 5, dtype=float).reshape(chains, draws, 2, 5)
+    pystan_layout = np.moveaxis(ours, (0, 1), (-1, -2)).reshape(2, 5, -1)
+    assert np.array_equal(by_chain(pystan_layout, [2, 5], draws, chains), ours)
+    scalar = ours[..., 0, 0]
+    assert np.array_equal(by_chain(scalar.T.reshape(1, -1), [], draws, chains), scalar)
+    assert by_chain(np.empty((0, draws * chains)), [0], draws, chains).shape == (3, 4, 0)
+
+
+def test_httpstan_cache_is_where_httpstan_puts_it(tmp_path, monkeypatch):
+    """The model directory is httpstan's own answer (appdirs: $XDG_CACHE_HOME on Linux,
+    ~/Library/Caches on macOS), asked with the cache folder set, which is then restored."""
+    import os
+    import sys
+    from importlib.metadata import version
+
+    from shrinksim.engines.pystan import model_directory
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "/elsewhere")
+    found = model_directory(tmp_path, "parameters { real mu; }")
+    expected = ("httpstan", version("httpstan"), "models")
+    if sys.platform == "darwin":
+        assert found.parts[-6:-1] == ("Library", "Caches", *expected)
+    else:
+        assert found.relative_to(tmp_path).parts[:-1] == expected
+    assert os.environ["XDG_CACHE_HOME"] == "/elsewhere"

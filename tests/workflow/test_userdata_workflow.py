@@ -73,6 +73,32 @@ def test_fit_design_and_figures_exist(run):
     assert not list((run / "results").rglob("*.tmp")), "temporary files left behind"
 
 
+def test_fits_as_inference_data_and_loo_table(run):
+    """Every fit of the data as InferenceData, labels in the file's order; the PSIS-LOO table
+    compares all four fits and is on the summary page."""
+    import arviz as az
+
+    out = run / "results/userdata"
+    labels = pq.read_table(out / "data.parquet").column("group").to_pylist()
+    study = {"grid": {"prior": ["brms_default", "weak"], "model": ["partial", "none", "complete"]}}
+    paths = design.userdata_inference_files(study, run / "results")
+    assert len(paths) == 4
+    for path in paths:
+        idata = az.from_netcdf(path)
+        assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(
+            idata.groups()
+        )
+        assert idata.log_likelihood["y"].shape == (2, 150, 11)
+        for group in ("posterior", "observed_data", "log_likelihood"):
+            assert idata[group]["group"].values.tolist() == labels
+    loo = pq.read_table(out / "summary/loo.parquet")
+    assert loo.schema.remove_metadata() == tables.USER_LOO.remove_metadata()
+    loo = loo.to_pandas()
+    assert len(loo) == 4 and (loo["status"] == "ok").all() and sorted(loo["rank"]) == [0, 1, 2, 3]
+    assert loo["elpd_loo"].notna().all() and np.isclose(loo["weight"].sum(), 1)
+    assert "PSIS-LOO" in (out / "figures/summary.html").read_text()
+
+
 def test_design_uses_the_users_sizes_exactly(run):
     out = run / "results/userdata"
     data = pq.read_table(out / "data.parquet").to_pandas()

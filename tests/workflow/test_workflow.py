@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +28,7 @@ from conftest import (
 )
 from shrinksim import design, tables
 from shrinksim.design import DataCell
+from shrinksim.doctor import httpstan_stan_version
 
 SUMMARY = {
     "per_fit": tables.PER_FIT,
@@ -119,14 +121,27 @@ def test_every_output_exists_with_declared_schema(study):
     assert not list(results.rglob("*.tmp")), "temporary files left behind"
 
 
+REFERENCE_STAN = "2.35.0"
+"""The Stan version (httpstan 4.13) the reference numbers were made with."""
+
+
+@pytest.mark.skipif(
+    httpstan_stan_version() != REFERENCE_STAN,
+    reason=f"the reference numbers are Stan {REFERENCE_STAN}'s (httpstan 4.13); this httpstan "
+    f"ships Stan {httpstan_stan_version()}, whose draws differ",
+)
 def test_numbers_unchanged_since_before_the_refactor(study):
-    """cells, measures and shrinkage equal, bit for bit, those of the tiny study run by main
-    before the layout refactor (tests/data/main_tiny): exact, not approximate, because
-    the simulated data, the Stan seeds (from the unchanged seed keys) and the arithmetic of
-    every reduce (the same operations on the same values in the same order, one fit job at
-    a time or the whole table at once) are the same, so any difference is a change of
-    behaviour. The one intended change: the convergence flags (measures of target
-    "diagnostics") follow the calibrated rules of issue 14, so those rows are left out."""
+    """cells, measures and shrinkage equal those of the tiny study run by main before the
+    layout refactor (tests/data/main_tiny): the simulated data, the Stan seeds (from the
+    unchanged seed keys) and the arithmetic of every reduce (the same operations on the same
+    values in the same order, one fit job at a time or the whole table at once) are the
+    same. Text, integer and the draws-derived columns match exactly; the float columns within
+    a relative 1e-12, because a least-squares slope (``np.polyfit``: LAPACK in numpy's
+    OpenBLAS, whose kernels depend on the CPU and the numpy release) can differ in the last
+    bit between machines (seen: 1 ulp of one fit's shrinkage on another VM), while any change
+    of behaviour (data, seeds, priors, formulas) moves these numbers by 1e-3 or more. The one
+    intended change: the convergence flags (measures of target "diagnostics") follow the
+    calibrated rules of issue 14, so those rows are left out."""
     for name in ("cells", "measures", "shrinkage"):
         before = pq.read_table(BEFORE_THE_REFACTOR / f"{name}.parquet").to_pandas()
         now = pq.read_table(study / "results/summary" / f"{name}.parquet").to_pandas()
@@ -136,7 +151,16 @@ def test_numbers_unchanged_since_before_the_refactor(study):
                 for frame in (before, now)
             )
             assert len(now) == len(before) > 0
-        pd.testing.assert_frame_equal(now, before, check_exact=True, obj=name)
+        floats = [c for c in before.columns if pd.api.types.is_float_dtype(before[c])]
+        exact = [c for c in before.columns if c not in floats]
+        pd.testing.assert_frame_equal(now[exact], before[exact], check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(
+            now[floats], before[floats], check_exact=False, rtol=1e-12, atol=1e-15, obj=name
+        )
+        # and the tolerance can fail: a change in the 10th digit is caught
+        assert not np.allclose(
+            now[floats] * (1 + 1e-10), before[floats], rtol=1e-12, atol=0, equal_nan=True
+        )
 
 
 def test_fit_tables_are_hive_datasets_of_every_fit(study):
@@ -222,7 +246,8 @@ def test_missing_cmdstan_names_the_fix(tmp_path, monkeypatch):
         check=False,
     )
     assert done.returncode != 0
-    assert "Fix: set `engine: pystan`" in done.stdout + done.stderr
+    assert "shrinksim[cmdstan]" in done.stdout + done.stderr
+    assert "set `engine: pystan`" in done.stdout + done.stderr
 
 
 def test_fits_leave_no_pystan_scratch_behind(study):

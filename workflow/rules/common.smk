@@ -197,6 +197,11 @@ def userdata_fits(table):
     return design.userdata_fit_files(config, table)
 
 
+def userdata_inference():
+    """The InferenceData file (netCDF) of every fit of the user's data."""
+    return design.userdata_inference_files(config)
+
+
 def userdata_partial_draws():
     """The draws of the partial-pooling fits of the user's data (one per prior)."""
     return [

@@ -30,6 +30,7 @@ rule userdata_fit:
         groups=result(design.USERDATA_FIT, table="groups"),
         fits=result(design.USERDATA_FIT, table="fits"),
         draws=result(design.USERDATA_FIT, table="draws"),
+        inference=result(design.USERDATA_INFERENCE),
     log:
         log("userdata/fit/prior={prior}/model={model}"),
     conda:
@@ -45,7 +46,8 @@ rule userdata_fit:
         "python -m shrinksim userdata-fit --settings {params.settings:q} --prior {wildcards.prior}"
         " --model {wildcards.model} --data {input.data} --compiled {input.compiled}"
         " --cache-dir {params.cache_dir} --threads {threads} --groups-out {output.groups}"
-        " --fits-out {output.fits} --draws-out {output.draws} 2> {log}"
+        " --fits-out {output.fits} --draws-out {output.draws}"
+        " --inference-out {output.inference} 2> {log}"
 
 
 rule userdata_design:
@@ -150,6 +152,27 @@ rule userdata_summarize:
         " --whatif-out {output.whatif} 2> {log}"
 
 
+# PSIS-LOO comparison of every fit of your data, finding the files by the design.
+rule userdata_loo:
+    input:
+        userdata_inference(),
+    output:
+        result(design.USERDATA_SUMMARY, name="loo"),
+    log:
+        log("userdata/loo"),
+    conda:
+        "../envs/shrinksim.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        study=userdata_settings(),
+        results=results_folder,
+    shell:
+        "python -m shrinksim userdata-loo --study {params.study:q}"
+        " --results {params.results} --out {output} 2> {log}"
+
+
 rule userdata_plot:
     input:
         data=rules.userdata_prepare.output[0],
@@ -158,6 +181,7 @@ rule userdata_plot:
         fits=rules.userdata_summarize.output.fits,
         design_cells=rules.userdata_summarize.output.design_cells,
         whatif=rules.userdata_summarize.output.whatif,
+        loo=rules.userdata_loo.output[0],
         draws=userdata_fits("draws"),
     output:
         summary=report(
@@ -208,7 +232,7 @@ rule userdata_plot:
         "python -m shrinksim userdata-plot --study {params.study:q} --results {params.results}"
         " --data {input.data} --design {input.design} --groups {input.groups}"
         " --fits {input.fits} --design-cells {input.design_cells}"
-        " --whatif-table {input.whatif} --priors {params.priors:q}"
+        " --whatif-table {input.whatif} --loo {input.loo} --priors {params.priors:q}"
         " --show-groups {params.show_groups} --target {params.target}"
         " --source {params.source:q} --estimates {output.estimates}"
         " --densities {output.densities} --hyperparameters {output.hyperparameters}"
@@ -220,4 +244,5 @@ rule userdata:
     default_target: False
     input:
         rules.userdata_summarize.output,
+        rules.userdata_loo.output,
         rules.userdata_plot.output,

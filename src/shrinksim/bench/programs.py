@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from shrinksim.bench import REPO, TARGETS, agreement, forum_config, python_env, verdict
 from shrinksim.design import DataCell
+from shrinksim.engines import fastpath
 
 PROGRAMS = ("partial_pooling", "partial_pooling_bernoulli")
 """The two programs of part 1: binomial (sufficient statistics) and per-outcome bernoulli."""
@@ -46,6 +48,7 @@ class ProgramRun:
 
     sampling_seconds: float
     job_seconds: float
+    cpu_seconds: float  # of the job's process tree: sampler processes included
     mu: np.ndarray
     tau: np.ndarray
 
@@ -69,7 +72,7 @@ def run_job(args: argparse.Namespace) -> None:
     (compiled,) = models.values()
     prior = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = parse_prior(settings["tau_prior"], "tau_prior")
-    standata = stan_data(compiled.program, groups, prior, tau_prior)
+    standata = stan_data(compiled.program, groups, prior, tau_prior, log_lik=False)
     sampler = SamplerSettings.from_config(settings["sampler"])
     with engine:
         draws = engine.sample(compiled, standata, sampler, args.seed)
@@ -99,21 +102,31 @@ def compile_programs(engine_name: str, model_dir: Path, cache_dir: Path) -> dict
 
 
 def timed_job(
-    compiled: Path, data: Path, replicate: int, settings: str, cache_dir: Path
+    compiled: Path,
+    data: Path,
+    replicate: int,
+    settings: str,
+    cache_dir: Path,
+    env: Mapping[str, str] | None = None,
 ) -> ProgramRun:
-    """Run :func:`run_job` in a fresh process; its wall time is the whole-job time."""
+    """Run :func:`run_job` in a fresh process (``env`` added to its environment); its wall
+    time is the whole-job time."""
     with tempfile.TemporaryDirectory(prefix="shrinksim-bench-") as tmp:
         out = Path(tmp) / "draws.npz"
         cmd = [sys.executable, "-m", "shrinksim.bench", "job", "--compiled", str(compiled)]
         cmd += ["--data", str(data), "--replicate", str(replicate), "--settings", settings]
         cmd += ["--seed", str(1000 + replicate), "--cache-dir", str(cache_dir), "--out", str(out)]
-        start = time.perf_counter()
-        done = subprocess.run(cmd, env=python_env(), capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - start
+        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            cmd, env=python_env() | dict(env or {}), capture_output=True, text=True, check=False
+        )
+        seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
         with np.load(out) as saved:
-            return ProgramRun(float(saved["sampling_seconds"]), seconds, saved["mu"], saved["tau"])
+            sampling = float(saved["sampling_seconds"])
+            return ProgramRun(sampling, seconds, cpu, saved["mu"], saved["tau"])
 
 
 def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
@@ -149,9 +162,13 @@ def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
     for engine in engines:
         compiled = compile_programs(engine, work, cache_dir)
         runs: dict[str, list[ProgramRun]] = {program: [] for program in PROGRAMS}
-        for rep in range(reps):  # interleaved, so both programs see the same machine load
+        public: list[ProgramRun] = []  # pystan: the binomial program through model.sample()
+        for rep in range(reps):  # interleaved, so every variant sees the same machine load
             for program in PROGRAMS:
                 runs[program].append(timed_job(compiled[program], data, rep, settings, cache_dir))
+            if engine == "pystan":
+                off = {fastpath.SWITCH: "0"}
+                public.append(timed_job(compiled[PROGRAMS[0]], data, rep, settings, cache_dir, off))
         print(f"\n{engine}:")
         print(f"{'program':28} {'sampling s':>10} {'job s':>8} {'ESS/s tau':>10} {'ESS/s mu':>10}")
         rates = {}
@@ -178,8 +195,37 @@ def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
                 f"{verdict(ratio, TARGETS['ess_ratio'])}); posterior means differ by at most "
                 f"{z:.2f} MCSE ({'agree' if z < 4 else 'DISAGREE'}, < 4)"
             )
+        if public:
+            print_fallback(runs[PROGRAMS[0]], public)
         job_seconds[engine] = statistics.median(r.job_seconds for r in runs[PROGRAMS[0]])
     return job_seconds
+
+
+def print_fallback(direct: list[ProgramRun], public: list[ProgramRun]) -> None:
+    """PyStan's public ``model.sample()`` (the fallback when httpstan's internals are not the
+    tested ones) against the direct path, on the same data sets and seeds."""
+    same = all(np.array_equal(d.tau, p.tau) for d, p in zip(direct, public, strict=True))
+    print(
+        f"pystan fallback (model.sample(), {fastpath.SWITCH}=0) against the direct path, "
+        f"binomial program; draws {'identical' if same else 'DIFFERENT'} for the same seeds"
+    )
+    print(f"{'':10} {'sampling s':>10} {'job s':>8} {'job CPU s':>10}")
+    for name, runs in (("direct", direct), ("fallback", public)):
+        medians = [
+            statistics.median(getattr(r, what) for r in runs)
+            for what in ("sampling_seconds", "job_seconds", "cpu_seconds")
+        ]
+        print(f"{name:10} {medians[0]:10.2f} {medians[1]:8.2f} {medians[2]:10.2f}")
+    ratios = [
+        statistics.median(getattr(p, what) for p in public)
+        / statistics.median(getattr(d, what) for d in direct)
+        for what in ("sampling_seconds", "job_seconds", "cpu_seconds")
+    ]
+    print(
+        f"fallback / direct: sampling {ratios[0]:.2f}x, job {ratios[1]:.2f}x, job CPU "
+        f"{ratios[2]:.2f}x (model.sample() runs the chains in parallel processes; the direct "
+        "path one after another in a one-thread job; fallback sampling includes stan.build)"
+    )
 
 
 # -- 2. brms ----------------------------------------------------------------------------------

@@ -10,15 +10,41 @@ files with :mod:`shrinksim.design`, so no command line grows with the study.
 from __future__ import annotations
 
 import argparse
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from shrinksim.cli import sbc, study, userdata
 from shrinksim.log import configure
 
 
+def doctor(args: argparse.Namespace) -> None:
+    """Print what a run would use: Python, Snakemake, engine, Stan versions, cache."""
+    from shrinksim import doctor
+    from shrinksim.settings import load_yaml
+
+    config = load_yaml(args.config) if args.config.exists() else {}
+    print(doctor.render(doctor.report(config)))
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``shrinksim`` argument parser."""
     top = argparse.ArgumentParser(prog="shrinksim", description=__doc__)
+    try:
+        installed = version("shrinksim")
+    except PackageNotFoundError:  # run from a checkout without installing
+        installed = "unknown (not installed)"
+    top.add_argument("--version", action="version", version=f"shrinksim {installed}")
     sub = top.add_subparsers(dest="command", required=True)
+    check = sub.add_parser(
+        "doctor", help="which Python, Snakemake, engine, CmdStan/PyStan and cache a run uses"
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config.yaml"),
+        help="the study's config (engine, cache_dir)",
+    )
+    check.set_defaults(func=doctor)
     for stages in (study, sbc, userdata):
         stages.register(sub)
     return top

@@ -40,12 +40,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_fit(args: argparse.Namespace) -> None:
     from shrinksim.engines import open_models
     from shrinksim.userdata.fit import fit_user_data
+    from shrinksim.userdata.inference import write_inference
 
     engine, models = open_models(args.compiled, cache_dir=args.cache_dir, threads=args.threads)
     (compiled,) = models.values()
     data = _read(args.data, tables.USER_DATA)
     with engine:
-        groups, fit, draws = fit_user_data(
+        groups, fit, draws, inference = fit_user_data(
             engine, compiled, data, args.prior, args.model, args.settings
         )
     row = fit.iloc[0]
@@ -53,6 +54,24 @@ def cmd_fit(args: argparse.Namespace) -> None:
     tables.write_table(groups, args.groups_out, tables.USER_GROUPS)
     tables.write_table(fit, args.fits_out, tables.USER_FITS)
     _write_frame(draws, args.draws_out)
+    write_inference(inference, args.inference_out)
+
+
+def cmd_loo(args: argparse.Namespace) -> None:
+    from shrinksim.design import userdata_fits, userdata_inference_files
+    from shrinksim.userdata.inference import loo_table, read_inference
+
+    paths = dict(
+        zip(
+            userdata_fits(args.study),
+            userdata_inference_files(args.study, args.results),
+            strict=True,
+        )
+    )
+    table = loo_table(read_inference(paths))
+    tables.write_table(table, args.out, tables.USER_LOO)
+    shown = table[["prior", "model", "elpd_diff", "dse", "pareto_k_high", "warning"]]
+    logger.info(shown.to_string(index=False))
 
 
 def cmd_design(args: argparse.Namespace) -> None:
@@ -142,6 +161,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         points=_read(args.design),
         cells=_read(args.design_cells, tables.DESIGN_CELLS),
         answer=_read(args.whatif_table, tables.WHATIF),
+        loo=_read(args.loo, tables.USER_LOO),
         priors=args.priors,
         show_groups=args.show_groups,
         target=args.target,
@@ -173,6 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--groups-out", required=True)
     p.add_argument("--fits-out", required=True)
     p.add_argument("--draws-out", required=True)
+    p.add_argument("--inference-out", required=True, help="ArviZ InferenceData (netCDF)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("userdata-design", help="true tau values from your tau posterior")
@@ -212,10 +233,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{name}-out", required=True)
     p.set_defaults(func=cmd_summarize)
 
+    p = sub.add_parser("userdata-loo", help="PSIS-LOO comparison of the fits of your data")
+    p.add_argument("--study", type=mapping, required=True, help="JSON: grid, userdata, batch_size")
+    p.add_argument("--results", required=True, help="the results folder holding the fits")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_loo)
+
     p = sub.add_parser("userdata-plot", help="figures and summary page of your data")
     p.add_argument("--study", type=mapping, required=True, help="JSON: grid, userdata, batch_size")
     p.add_argument("--results", required=True, help="the results folder holding the fits")
-    for name in ("data", "design", "groups", "fits", "design-cells", "whatif-table"):
+    for name in ("data", "design", "groups", "fits", "design-cells", "whatif-table", "loo"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--priors", type=mapping, required=True, help="JSON: prior name -> prior text")
     p.add_argument("--show-groups", type=int, required=True)

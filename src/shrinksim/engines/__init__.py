@@ -4,6 +4,9 @@
   ``$CMDSTAN``, ``~/.cmdstan`` or conda-forge's ``cmdstan`` in ``$CONDA_PREFIX/bin/cmdstan``.
 * :class:`PyStanEngine` (PyStan 3 / httpstan), pip-only.
 
+Each is an extra (``pip install 'shrinksim[pystan]'``, ``'shrinksim[cmdstan]'``), imported
+only when used; a missing one is named in the error.
+
 The Stan programs in ``stan/`` are the single source of truth: ``#include`` lines are
 expanded by :func:`program_source`, so both engines compile the very same text. Each program
 is compiled once per study (:meth:`Engine.compile`, written with :meth:`CompiledModel.write`),
@@ -26,7 +29,7 @@ from shrinksim.engines.base import (
     redirect_output,
 )
 from shrinksim.engines.cmdstan import NO_CMDSTAN, CmdStanEngine, find_cmdstan
-from shrinksim.engines.pystan import PyStanEngine, run_chain
+from shrinksim.engines.pystan import NO_PYSTAN, PyStanEngine, pystan_installed
 from shrinksim.engines.source import program_source
 
 __all__ = [
@@ -46,7 +49,6 @@ __all__ = [
     "program_source",
     "redirect_output",
     "resolve_engine",
-    "run_chain",
 ]
 
 ENGINES = ("cmdstanpy", "pystan")
@@ -55,12 +57,18 @@ ENGINES = ("cmdstanpy", "pystan")
 
 def resolve_engine(requested: str) -> str:
     """Turn ``auto`` into a concrete engine; fail clearly if the requested one is missing."""
+    if requested not in ("auto", *ENGINES):
+        raise EngineError(f"engine: unknown engine {requested!r}; allowed: auto, {ENGINES}")
     if requested == "auto":
-        return "cmdstanpy" if find_cmdstan() else "pystan"
+        if find_cmdstan():
+            return "cmdstanpy"
+        if not pystan_installed():
+            raise EngineError(f"engine: auto found neither engine. {NO_CMDSTAN}")
+        return "pystan"
     if requested == "cmdstanpy" and not find_cmdstan():
         raise EngineError(NO_CMDSTAN)
-    if requested not in ENGINES:
-        raise EngineError(f"engine: unknown engine {requested!r}; allowed: auto, {ENGINES}")
+    if requested == "pystan" and not pystan_installed():
+        raise EngineError(NO_PYSTAN)
     return requested
 
 

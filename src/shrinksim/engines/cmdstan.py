@@ -23,9 +23,10 @@ from shrinksim.engines.base import (
 )
 
 NO_CMDSTAN = (
-    "engine: cmdstanpy, but no CmdStan installation was found (looked at $CMDSTAN, "
-    "~/.cmdstan and $CONDA_PREFIX/bin/cmdstan). Fix: set `engine: pystan` (or `auto`), "
-    "or use the conda environment in environment.yml, which installs conda-forge cmdstan."
+    "engine: cmdstanpy needs cmdstanpy (pip install 'shrinksim[cmdstan]') and a CmdStan "
+    "installation ($CMDSTAN, ~/.cmdstan or $CONDA_PREFIX/bin/cmdstan; cmdstanpy.install_cmdstan() "
+    "or conda-forge's cmdstan, as in environment.yml). Or set `engine: pystan` "
+    "(pip install 'shrinksim[pystan]')."
 )
 """Why the cmdstanpy engine cannot be used, and the fix."""
 

@@ -1,22 +1,19 @@
-"""The PyStan 3 engine: httpstan's compiled models, sampled through ``stan_services``."""
+"""The PyStan 3 engine: httpstan's compiled models, sampled directly or through PyStan."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from importlib.machinery import EXTENSION_SUFFIXES
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -31,10 +28,17 @@ from shrinksim.engines.base import (
     SamplingError,
     redirect_output,
 )
-from shrinksim.engines.stream import logger_messages, parse_draws, receive
+from shrinksim.log import logger
 
-# PyStan compiles inside one HTTP request to its in-process httpstan server, with aiohttp's
-# default 5-minute client timeout: on a loaded machine compiling can take longer.
+NO_PYSTAN = (
+    "engine: pystan, but httpstan (PyStan's Stan) is not installed. Fix: pip install "
+    "'shrinksim[pystan]' (or `make install`), or use CmdStan: pip install 'shrinksim[cmdstan]'."
+)
+"""Why the pystan engine cannot be used, and the fix."""
+
+# The public path's build (fastpath.BUILD is the direct one). PyStan compiles inside one HTTP
+# request to its in-process httpstan server, with aiohttp's default 5-minute client timeout:
+# on a loaded machine compiling can take longer.
 _PYSTAN_BUILD = """
 import json, sys
 import aiohttp.client
@@ -43,11 +47,6 @@ import stan
 request = json.load(sys.stdin)
 stan.build(request["code"], data=request["data"])
 """
-
-_CHAIN_ARGS_SET_HERE = ("data", "init", "random_seed", "chain")
-"""Arguments of the services call that :func:`run_chain` sets, not httpstan's defaults."""
-_MODULES: dict[str, ModuleType] = {}
-"""Loaded ``stan_services`` modules by model directory."""
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -59,86 +58,75 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(line for line in text[-lines:] if line.strip())
 
 
-def _module_files(model_dir: str | Path) -> list[Path]:
-    """Python extension modules in ``model_dir`` (httpstan builds one per model)."""
-    return [p for p in Path(model_dir).glob("*") if p.name.endswith(tuple(EXTENSION_SUFFIXES))]
+def pystan_installed() -> bool:
+    """Whether httpstan can be imported: all the direct path needs (PyStan's ``stan`` package
+    is needed only where that path is off, for ``stan.build`` and ``model.sample()``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("httpstan") is not None
 
 
-def _services_module(model_dir: str) -> ModuleType:
-    """httpstan's compiled ``stan_services`` extension module of one model, loaded once.
+def public_problem(direct_problem: str) -> None:
+    """Raise :class:`EngineError` if PyStan's public path, needed because of
+    ``direct_problem``, is missing too."""
+    import importlib.metadata
 
-    The same loading as ``httpstan.models.import_services_extension_module``, from
-    ``model_dir`` instead of httpstan's per-user cache.
-    """
-    if model_dir not in _MODULES:
-        paths = _module_files(model_dir)
-        if not paths:
-            raise EngineError(
-                f"compiled model missing in {model_dir} (cache_dir deleted?). "
-                "Delete results/models and rerun."
-            )
-        # The module name is always "stan_services", whatever the model (as in httpstan).
-        spec = importlib.util.spec_from_file_location("stan_services", paths[0])
-        if spec is None or spec.loader is None:
-            raise EngineError(f"cannot load {paths[0]}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _MODULES[model_dir] = module
-    return _MODULES[model_dir]
+    try:  # the distribution: a checkout's stan/ folder of programs would pass for a module
+        importlib.metadata.version("pystan")
+    except importlib.metadata.PackageNotFoundError:
+        raise EngineError(
+            f"PyStan's direct path is off ({direct_problem}) and PyStan, needed instead, is "
+            "not installed: pip install 'pystan>=3.10,<4' (Python < 3.13), or install the "
+            "tested httpstan (make install; constraints.txt)"
+        ) from None
 
 
-def run_chain(
-    model_dir: str, socket_dir: str, data: dict[str, Any], arguments: dict[str, Any], chain: int
-) -> tuple[list[str], np.ndarray]:
-    """Sample one chain with ``hmc_nuts_diag_e_adapt_wrapper``, as httpstan does for PyStan.
+@contextlib.contextmanager
+def httpstan_cache(cache_dir: Path) -> Iterator[None]:
+    """httpstan's cache in ``cache_dir`` while the block runs: httpstan finds its cache with
+    ``appdirs.user_cache_dir``, which follows ``$XDG_CACHE_HOME`` on Linux (on macOS it is
+    always ``~/Library/Caches/httpstan``)."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache_dir)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
 
-    The C++ sampler runs in this thread (Stan's autodiff tape is set up for a process's
-    main thread; a chain in a Python thread segfaults) and writes to a Unix socket that a
-    reader thread drains. Returns the column names and draws (draws, columns); raises
-    :class:`SamplingError` with Stan's error and warning messages when it fails.
-    """
-    module = _services_module(model_dir)
-    path = os.path.join(socket_dir, f"chain-{os.getpid()}-{chain}.sock")
-    streams: list[bytes] = []
-    error: Exception | None = None
-    done = threading.Event()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        server.bind(path)
-        server.listen(4)
-        reader = threading.Thread(target=receive, args=(server, done, streams), daemon=True)
-        reader.start()
-        try:
-            code = module.hmc_nuts_diag_e_adapt_wrapper(path, data, {}, chain=chain, **arguments)
-        except Exception as err:  # C++ exceptions arrive as ValueError or RuntimeError
-            code, error = -1, err
-        done.set()
-        reader.join()
-    os.unlink(path)
-    names, values = [], np.empty((0, 0))
-    messages: list[str] = []
-    for stream in streams:
-        if stream.startswith(b'{"version":1,"topic":"sample"'):
-            names, values = parse_draws(stream)
-        elif stream.startswith(b'{"version":1,"topic":"logger"'):
-            messages = logger_messages(stream)
-    if code != 0 or not names:
-        problems = [m for m in messages if m.startswith(("error:", "warn:"))] or messages[-5:]
-        cause = f"{type(error).__name__}: {error}" if error else f"return code {code}"
-        raise SamplingError(f"chain {chain}: {cause}\n" + "\n".join(problems[-10:]))
-    return names, values
+
+def model_directory(cache_dir: Path, code: str) -> Path:
+    """Where httpstan keeps (or will build) the model of ``code``: asked of httpstan itself."""
+    import httpstan.cache
+    import httpstan.models
+
+    with httpstan_cache(cache_dir):
+        return Path(httpstan.cache.model_directory(httpstan.models.calculate_model_name(code)))
+
+
+def by_chain(values: np.ndarray, dims: list[int], draws: int, chains: int) -> np.ndarray:
+    """PyStan's ``fit[name]`` (*dims, draws x chains, chains varying fastest) as
+    (chains, draws, *dims)."""
+    split = values.reshape(*dims, draws, chains)
+    return np.ascontiguousarray(np.moveaxis(split, (-1, -2), (0, 1)))
 
 
 class PyStanEngine(Engine):
-    """PyStan 3's compiled models, sampled through httpstan's ``stan_services`` module.
+    """PyStan 3's compiled models.
 
     ``compile`` builds with ``stan.build`` (httpstan's cache in ``cache_dir``) unless that
-    cache already holds a loadable build of the same code. ``sample``
-    calls the model's extension module directly, the same C++ function with the same
-    arguments, defaults, seed and chain ids as ``model.sample()``, hence the same draws
-    (tested), without PyStan's fixed costs: HTTP round trips, a zlib-compressed fit cache
-    on disk (~12 MB per chain), per-draw JSON parsing and the event-loop polling. Chains run
-    one after another in this process when ``threads`` is 1, else in a pool of ``threads``
-    forked processes. Nothing is written to disk but a socket; C++ output goes to a log.
+    cache already holds a loadable build of the same code. ``sample`` calls the model's
+    extension module directly (:mod:`shrinksim.engines.fastpath`): the same C++ function
+    with the same arguments, defaults, seed and chain ids as ``model.sample()``, hence the
+    same draws (tested), without PyStan's fixed costs: HTTP round trips, a zlib-compressed
+    fit cache on disk (~12 MB per chain), per-draw JSON parsing and the event-loop polling.
+    Chains run one after another in this process when ``threads`` is 1, else in a pool of
+    ``threads`` forked processes. Nothing is written to disk but a socket; C++ output goes
+    to a log. Where the direct path cannot be used (:data:`fastpath.PROBLEM`, or a compiled
+    module it cannot call) it samples with PyStan's public ``stan.build(...).sample()``,
+    saying why once per process.
 
     A :class:`CompiledModel` of this engine has httpstan's model directory as ``location``
     and ``details`` ``model_name`` (httpstan's) and ``python`` (the interpreter that built
@@ -148,23 +136,28 @@ class PyStanEngine(Engine):
     name = "pystan"
 
     def __init__(self, cache_dir: str | Path, threads: int = 1) -> None:
+        if not pystan_installed():
+            raise EngineError(NO_PYSTAN)
         self.cache_dir = Path(cache_dir).resolve()
         self.threads = max(1, threads)
         self._scratch: Path | None = None  # for the chains' sockets, made when first sampling
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._public: dict[str, str] = {}  # model directory -> why it is sampled by PyStan
 
     def compile(self, code: str, program: str, example_data: dict[str, Any]) -> CompiledModel:
         import httpstan.models
 
-        model_name = httpstan.models.calculate_model_name(code)
-        model_dir = self.cache_dir / "httpstan" / httpstan.__version__ / model_name
+        model_dir = model_directory(self.cache_dir, code)
         if not self._loads(model_dir):
             self._build(code, program, example_data)
         return CompiledModel(
             engine=self.name,
             program=program,
             location=str(model_dir),
-            details={"model_name": model_name, "python": sys.executable},
+            details={
+                "model_name": httpstan.models.calculate_model_name(code),
+                "python": sys.executable,
+            },
             code=code,
         )
 
@@ -176,11 +169,13 @@ class PyStanEngine(Engine):
         which can crash the process that loads it: it is loaded in a child process and,
         if that fails, removed so that httpstan builds it afresh.
         """
-        if not _module_files(model_dir):
+        from shrinksim.engines.fastpath import module_files
+
+        if not module_files(model_dir):
             return False
         check = (
-            "from shrinksim.engines.pystan import _services_module; "
-            f"_services_module({str(model_dir)!r})"
+            "from shrinksim.engines.fastpath import services_module; "
+            f"services_module({str(model_dir)!r})"
         )
         loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, check=False)
         if loaded.returncode != 0:
@@ -189,13 +184,18 @@ class PyStanEngine(Engine):
         return True
 
     def _build(self, code: str, program: str, example_data: dict[str, Any]) -> None:
-        """Build the model with ``stan.build`` in a child process; echo its output."""
-        # In a child process: httpstan's cache location is read from $XDG_CACHE_HOME.
-        env = os.environ | {"XDG_CACHE_HOME": str(self.cache_dir)}
+        """Build the model in a child process, directly with httpstan (or with
+        ``stan.build`` where the direct path is off); echo its output."""
+        from shrinksim.engines import fastpath
+
+        if fastpath.PROBLEM is not None:
+            public_problem(fastpath.PROBLEM)
+        script = _PYSTAN_BUILD if fastpath.PROBLEM else fastpath.BUILD
+        env = os.environ | {"XDG_CACHE_HOME": str(self.cache_dir)}  # as httpstan_cache()
         request = json.dumps({"code": code, "data": example_data})
         with tempfile.TemporaryFile() as log:
             done = subprocess.run(
-                [sys.executable, "-c", _PYSTAN_BUILD],
+                [sys.executable, "-c", script],
                 input=request.encode(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -209,24 +209,26 @@ class PyStanEngine(Engine):
             tail = "\n".join(output.strip().splitlines()[-15:])
             raise EngineError(f"{program}: PyStan could not compile it:\n{tail}")
 
-    def _arguments(self, module: ModuleType, settings: SamplerSettings, seed: int) -> dict:
-        """Keyword arguments of the services call: httpstan's defaults, then ours."""
-        from httpstan.services import arguments
+    def direct_problem(self, compiled: CompiledModel) -> str | None:
+        """Why ``compiled`` is sampled through PyStan's ``model.sample()``, or None (directly).
 
-        names = arguments.function_arguments("hmc_nuts_diag_e_adapt", module)
-        out = {
-            name: arguments.lookup_default(arguments.Method.SAMPLE, name)
-            for name in names
-            if name not in _CHAIN_ARGS_SET_HERE
-        }
-        return out | {
-            "random_seed": seed,
-            "num_warmup": settings.warmup,
-            "num_samples": settings.draws,
-            "delta": settings.adapt_delta,
-            "max_depth": settings.max_treedepth,
-            "refresh": settings.warmup + settings.draws,  # progress messages: only the last
-        }
+        Says so in the log the first time per model and process."""
+        from shrinksim.engines import fastpath
+
+        model_dir = compiled.location
+        if model_dir not in self._public:
+            problem = fastpath.PROBLEM or fastpath.module_problem(
+                fastpath.services_module(model_dir)
+            )
+            self._public[model_dir] = problem or ""
+            if problem:
+                public_problem(problem)
+                logger.info(
+                    "%s: sampling with PyStan's model.sample(), not directly: %s",
+                    compiled.program,
+                    problem,
+                )
+        return self._public[model_dir] or None
 
     def sample(
         self, compiled: CompiledModel, data: dict[str, Any], settings: SamplerSettings, seed: int
@@ -239,31 +241,65 @@ class PyStanEngine(Engine):
                 "PyStan's cache is per interpreter. Delete results/models "
                 "and rerun so it is compiled by the interpreter that fits."
             )
-        model_dir = compiled.location
-        module = _services_module(model_dir)
         data = json.loads(json.dumps(data))  # plain ints, floats and lists, as PyStan sends
-        arguments = self._arguments(module, settings, seed)
-        chains = range(1, settings.chains + 1)
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="shrinksim-pystan-"))
         log = self._scratch / "sample.log"
         log.write_bytes(b"")
-        start = time.perf_counter()
+        sample = self._sample_public if self.direct_problem(compiled) else self._sample_direct
         try:
             with redirect_output(log):
-                if self.threads == 1 or settings.chains == 1:
-                    runs = [
-                        run_chain(model_dir, str(self._scratch), data, arguments, c) for c in chains
-                    ]
-                else:
-                    pool = self._chain_pool()
-                    jobs = [
-                        pool.submit(run_chain, model_dir, str(self._scratch), data, arguments, c)
-                        for c in chains
-                    ]
-                    runs = [job.result() for job in jobs]
+                return sample(compiled, data, settings, seed)
         except SamplingError as err:
             raise SamplingError(f"{err}\n{_tail(log)}".strip()) from err
+
+    def _sample_public(
+        self, compiled: CompiledModel, data: dict[str, Any], settings: SamplerSettings, seed: int
+    ) -> Draws:
+        """PyStan's own ``stan.build(...).sample()``; ``seconds`` counts both (the build of
+        a cached model is part of every fit's cost on this path)."""
+        import stan
+
+        start = time.perf_counter()
+        with httpstan_cache(self.cache_dir):
+            try:
+                model = stan.build(compiled.code, data=data, random_seed=seed)
+                fit = model.sample(
+                    num_chains=settings.chains,
+                    num_warmup=settings.warmup,
+                    num_samples=settings.draws,
+                    delta=settings.adapt_delta,
+                    max_depth=settings.max_treedepth,
+                    refresh=settings.warmup + settings.draws,
+                )
+            except RuntimeError as err:  # PyStan's message when a chain fails
+                raise SamplingError(f"{compiled.program}: {err}") from err
+        seconds = time.perf_counter() - start
+        shape = settings.draws, settings.chains
+        params = {
+            name: by_chain(fit[name], list(dims), *shape)
+            for name, dims in zip(fit.param_names, fit.dims, strict=True)
+        }
+        sampler = {name: by_chain(fit[name], [], *shape) for name in SAMPLER_VARIABLES}
+        return Draws(params, sampler, seconds)
+
+    def _sample_direct(
+        self, compiled: CompiledModel, data: dict[str, Any], settings: SamplerSettings, seed: int
+    ) -> Draws:
+        """The compiled module's sampler, called in this process (or a pool of forks)."""
+        from shrinksim.engines.fastpath import run_chain, services_module
+
+        model_dir, scratch = compiled.location, str(self._scratch)
+        module = services_module(model_dir)
+        arguments = self._arguments(module, settings, seed)
+        chains = range(1, settings.chains + 1)
+        start = time.perf_counter()
+        if self.threads == 1 or settings.chains == 1:
+            runs = [run_chain(model_dir, scratch, data, arguments, c) for c in chains]
+        else:
+            pool = self._chain_pool()
+            jobs = [pool.submit(run_chain, model_dir, scratch, data, arguments, c) for c in chains]
+            runs = [job.result() for job in jobs]
         seconds = time.perf_counter() - start
         names = runs[0][0]
         values = np.stack([v for _, v in runs])  # (chains, draws, columns)
@@ -280,6 +316,12 @@ class PyStanEngine(Engine):
         column = {name: i for i, name in enumerate(names)}
         sampler = {name: values[..., column[name]] for name in SAMPLER_VARIABLES}
         return Draws(params, sampler, seconds)
+
+    def _arguments(self, module: Any, settings: SamplerSettings, seed: int) -> dict[str, Any]:
+        """The direct path's sampler arguments (a hook: tests change the initial values)."""
+        from shrinksim.engines.fastpath import arguments_of
+
+        return arguments_of(module, settings, seed)
 
     def _chain_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         """The pool of chain processes, forked after the model is loaded (they inherit it)."""

@@ -74,6 +74,7 @@ def fit_simulation(
         groups,
         parse_prior(settings["intercept_prior"], "intercept_prior"),
         parse_prior(settings["tau_prior"], f"priors.{cell.prior}"),
+        log_lik=False,  # SBC ranks mu, tau and theta only: Stan writes no log-likelihood
     )
     seed = stan_seed(int(settings["seed"]), cell.key, simulation)
     base = {"n_per_group": cell.n, "groups": cell.groups, "prior": cell.prior}

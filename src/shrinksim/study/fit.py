@@ -102,6 +102,7 @@ def fit_batch(
             int(replicate),
             key,
             keep_thinned if keep else None,
+            log_lik=False,  # the study needs no log-likelihood: Stan writes none
         )
         if summary is not None:
             summaries.append(summary)

@@ -10,9 +10,11 @@ Modules, in the order the workflow uses them (``workflow/rules/userdata.smk``):
   seed keys, the group size for a target shrinkage) and the ``userdata:`` settings checks;
 * :mod:`~shrinksim.userdata.fit`: the fits of the user's data and of the design-matched
   data sets;
+* :mod:`~shrinksim.userdata.inference`: the fits of the user's data as ArviZ InferenceData
+  (netCDF) and their PSIS-LOO comparison;
 * :mod:`~shrinksim.userdata.study`: the design-matched summaries and the what-if answer;
 * :mod:`~shrinksim.userdata.plot` and :mod:`~shrinksim.userdata.page`: figures and the
   summary page.
 
-Their tables are in :mod:`shrinksim.tables` (``USER_DATA`` ... ``WHATIF``).
+Their tables are in :mod:`shrinksim.tables` (``USER_DATA`` ... ``USER_LOO``).
 """

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy.special import expit
 
 from shrinksim.design import DataCell, FitCell
@@ -19,6 +20,7 @@ from shrinksim.study.fit import fit_batch
 from shrinksim.study.simulate import simulate_sizes
 from shrinksim.tables import USER_FITS, USER_GROUPS
 from shrinksim.userdata.design import design_key, design_sizes, treatment_sizes
+from shrinksim.userdata.inference import failed_groups, inference_groups
 
 
 def fit_key(prior: str, model: str) -> str:
@@ -33,21 +35,28 @@ def fit_user_data(
     prior: str,
     model: str,
     settings: Mapping[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, xr.Dataset]]:
     """Fit the user's groups once with ``model`` (under ``prior`` for partial pooling).
 
-    Returns (groups, fit row, draws): :data:`shrinksim.tables.USER_GROUPS` rows, a
-    :data:`shrinksim.tables.USER_FITS` row, and the draws (``chain``, ``draw``, ``mu``,
-    ``tau``, ``theta[i]`` for the i-th group of ``data``; absent parameters are NaN).
-    A failed fit gives no group rows and no draws.
+    Returns (groups, fit row, draws, inference): :data:`shrinksim.tables.USER_GROUPS` rows,
+    a :data:`shrinksim.tables.USER_FITS` row, the draws (``chain``, ``draw``, ``mu``,
+    ``tau``, ``theta[i]`` for the i-th group of ``data``; absent parameters are NaN), and the
+    fit's ArviZ InferenceData groups (:func:`shrinksim.userdata.inference.inference_groups`,
+    with the per-group log-likelihood). A failed fit gives no group rows, no draws and
+    observed data only.
     """
     treated = treatment_sizes(data)
     cell = FitCell(
         DataCell(int(round(treated.mean())), len(treated), "tau", float("nan")), prior, model
     )
     kept: dict[str, np.ndarray] = {}
+    groups = data.reset_index(drop=True)
+    attrs = {"prior": prior, "model": model, "engine": engine.name}
+    inference = failed_groups(groups, attrs)
 
     def keep(draws: Any, theta: np.ndarray) -> None:
+        nonlocal inference
+        inference = inference_groups(draws, theta, groups, attrs)
         chains, iterations = theta.shape[:2]
         kept["chain"] = np.repeat(np.arange(chains), iterations)
         kept["draw"] = np.tile(np.arange(iterations), chains)
@@ -59,14 +68,21 @@ def fit_user_data(
         for i in range(theta.shape[-1]):
             kept[f"theta[{i + 1}]"] = theta[..., i].reshape(-1)
 
-    groups = data.reset_index(drop=True)
     summary, row = fit_replicate(
-        engine, compiled, cell, groups, settings, 0, key=fit_key(prior, model), on_draws=keep
+        engine,
+        compiled,
+        cell,
+        groups,
+        settings,
+        0,
+        key=fit_key(prior, model),
+        on_draws=keep,
+        log_lik=True,
     )
     row |= {"prior": prior, "model": model, "groups": len(data), "outcomes": int(data["n"].sum())}
     if summary is None:
         fit = pd.DataFrame([row]).reindex(columns=USER_FITS.names)
-        return USER_GROUPS.empty_table().to_pandas(), fit, pd.DataFrame()
+        return USER_GROUPS.empty_table().to_pandas(), fit, pd.DataFrame(), inference
     mu_mean = row.get("mu_mean", float("nan"))
     measured = fit_shrinkage(summary.assign(mu_mean=mu_mean))
     row |= measured.to_dict()
@@ -81,7 +97,7 @@ def fit_user_data(
         summary["shrinkage_normal"] = np.nan
     summary = summary.assign(prior=prior, model=model)
     fit = pd.DataFrame([row]).reindex(columns=USER_FITS.names)
-    return summary, fit, pd.DataFrame(kept).assign(prior=prior, model=model)
+    return summary, fit, pd.DataFrame(kept).assign(prior=prior, model=model), inference
 
 
 def simulate_design(

@@ -1,5 +1,6 @@
 """The summary page of the user-data analysis: the data, every fit (estimates and
-diagnostics), the design-matched shrinkage at the user's sizes, and the what-if answer."""
+diagnostics), the PSIS-LOO comparison of the models, the design-matched shrinkage at the
+user's sizes, and the what-if answer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from scipy.special import expit
 from shrinksim.figures import fit_label
 from shrinksim.pages import page, table
 from shrinksim.tables import write_atomic
+from shrinksim.userdata.inference import LOO_TEXT
 from shrinksim.userdata.study import whatif_text
 
 
@@ -21,11 +23,13 @@ def summary_page(
     fits: pd.DataFrame,
     cells: pd.DataFrame,
     answer: pd.DataFrame,
+    loo: pd.DataFrame,
     source: str,
     path: str | Path,
 ) -> None:
-    """One HTML page: the data, every fit (estimates and diagnostics), the design-matched
-    shrinkage at the user's sizes, and the what-if answer."""
+    """One HTML page: the data, every fit (estimates and diagnostics), the PSIS-LOO
+    comparison ``loo`` (table USER_LOO), the design-matched shrinkage at the user's sizes,
+    and the what-if answer."""
     treat = data[~data["is_control"]]
     control = data[data["is_control"]]
     overview = pd.DataFrame(
@@ -67,6 +71,23 @@ def summary_page(
             "message",
         ]
     ]
+    compared = loo.assign(
+        fit=[fit_label(m, p) for p, m in zip(loo["prior"], loo["model"], strict=True)]
+    )[
+        [
+            "fit",
+            "rank",
+            "elpd_loo",
+            "se",
+            "p_loo",
+            "elpd_diff",
+            "dse",
+            "weight",
+            "pareto_k_max",
+            "pareto_k_high",
+            "warning",
+        ]
+    ].rename(columns={"pareto_k_high": "groups with Pareto k > 0.7"})
     here = cells[cells["scale"] == 1.0][
         [
             "prior",
@@ -95,6 +116,9 @@ def summary_page(
 log-odds over the treatment groups (0 none, 1 complete pooling). Diagnostics: divergent
 transitions, max R-hat (&lt; 1.01 is good), min bulk/tail ESS, min E-BFMI (&gt; 0.3).</p>
 {table(shown)}
+<h2>Partial, no and complete pooling compared (PSIS-LOO)</h2>
+<p>{html.escape(LOO_TEXT)}</p>
+{table(compared)}
 <h2>Expected shrinkage at your group sizes (design-matched simulation)</h2>
 {table(here)}
 <h2>What if: mean outcomes per treatment group for shrinkage {target:g}</h2>

@@ -301,18 +301,19 @@ def all_figures(
     points: pd.DataFrame,
     cells: pd.DataFrame,
     answer: pd.DataFrame,
+    loo: pd.DataFrame,
     priors: Mapping[str, str],
     show_groups: int,
     target: float,
     source: str,
     out: Mapping[str, str],
 ) -> None:
-    """Every figure and the summary page; ``out`` maps estimates, densities,
-    hyperparameters, design, whatif, summary to paths."""
+    """Every figure and the summary page (with the PSIS-LOO table ``loo``); ``out`` maps
+    estimates, densities, hyperparameters, design, whatif, summary to paths."""
     ok_fits = fits[fits["status"] != "error"]
     estimates(groups, ok_fits, out["estimates"])
     densities(draws, data, show_groups, out["densities"])
     hyperparameters(draws, priors, out["hyperparameters"])
     design(cells, fits, points, out["design"])
     whatif(cells, answer, points, target, out["whatif"])
-    summary_page(data, fits, cells, answer, source, out["summary"])
+    summary_page(data, fits, cells, answer, loo, source, out["summary"])
