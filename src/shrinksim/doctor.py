@@ -76,7 +76,7 @@ def report(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("CmdStan", f"{cmdstan_path} ({cmdstan_version})"),
     ]
     pystan, httpstan = version("pystan"), version("httpstan")
-    if pystan is None or httpstan is None:
+    if httpstan is None:
         lines.append(("PyStan", "not installed: pip install 'shrinksim[pystan]'"))
         return lines
     from shrinksim.engines import fastpath
@@ -84,14 +84,11 @@ def report(config: dict[str, Any]) -> list[tuple[str, str]]:
 
     cache_dir = Path(config.get("cache_dir", ".cache")).resolve()
     models = model_directory(cache_dir, "").parent
+    direct = "direct" if fastpath.PROBLEM is None else f"model.sample() ({fastpath.PROBLEM})"
     lines += [
-        ("PyStan", f"{pystan}, httpstan {httpstan} (Stan {httpstan_stan_version() or '?'})"),
-        (
-            "PyStan sampling",
-            "direct (fast path)"
-            if fastpath.PROBLEM is None
-            else f"model.sample() (fallback: {fastpath.PROBLEM})",
-        ),
+        ("PyStan", pystan or "not installed (needed only where the direct path is off)"),
+        ("httpstan", f"{httpstan} (Stan {httpstan_stan_version() or '?'})"),
+        ("PyStan sampling", direct),
         ("PyStan model cache", f"{models} ({'exists' if models.is_dir() else 'not made yet'})"),
     ]
     return lines

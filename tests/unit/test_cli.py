@@ -131,6 +131,7 @@ def test_version_and_doctor(capsys, tmp_path, monkeypatch):
     text = capsys.readouterr().out
     lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.splitlines())
     assert lines["engine (pystan)"] == "pystan"
-    assert lines["PyStan sampling"] == "direct (fast path)"
+    assert lines["PyStan sampling"] == "direct"
+    assert lines["httpstan"].startswith(version("httpstan") + " (Stan 2.")
     assert lines["PyStan model cache"].startswith(str(tmp_path / "models-here" / "httpstan"))
     assert lines["Snakemake"] == version("snakemake")
