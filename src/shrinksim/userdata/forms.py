@@ -155,7 +155,7 @@ def _gaussian_observations(values: Sequence[Any]) -> dict[str, Any]:
 def _n(what: str) -> Column:
     """The ``n`` column: ``what`` in the group, at least one."""
     too_small = f"{{value}} {what}; every group needs n >= 1"
-    return Column("n", "count", f"{what} in the group (>= 1)", minimum=1, too_small=too_small)
+    return Column("n", "count", f"{what}, >= 1", minimum=1, too_small=too_small)
 
 
 FORMS: dict[str, tuple[Form, ...]] = {
@@ -164,7 +164,7 @@ FORMS: dict[str, tuple[Form, ...]] = {
             "binomial",
             "outcomes",
             "observation",
-            (Column("y", "binary", "the outcome, 0 or 1", output=None),),
+            (Column("y", "binary", "0 or 1", output=None),),
             ("n", "y"),
             "A,1",
             reduce=_binomial_outcomes,
@@ -175,7 +175,7 @@ FORMS: dict[str, tuple[Form, ...]] = {
             "group",
             (
                 _n("outcomes"),
-                Column("successes", "count", "outcomes that are 1 (0..n)", output="y"),
+                Column("successes", "count", "outcomes that are 1, 0..n", output="y"),
             ),
             ("n", "y"),
             "A,35,14",
@@ -188,11 +188,11 @@ FORMS: dict[str, tuple[Form, ...]] = {
             "counts",
             "group",
             (
-                Column("count", "count", "events (an integer >= 0)", output="y"),
+                Column("count", "count", "events, an integer >= 0", output="y"),
                 Column(
                     "exposure",
                     "number",
-                    "time at risk, population, ... (> 0)",
+                    "person-time, population, ..., > 0",
                     minimum=0,
                     exclusive=True,
                     too_small="{value:g} is not positive; exposure must be > 0",
@@ -207,12 +207,12 @@ FORMS: dict[str, tuple[Form, ...]] = {
             "gaussian",
             "observations",
             "observation",
-            (Column("y", "number", "the outcome, any finite number", output=None),),
+            (Column("y", "number", "the outcome, a number", output=None),),
             ("n", "mean", "sd"),
             "A,71.5",
             reduce=_gaussian_observations,
             groups_check=_some_n_above_one("y"),
-            notes="reduced to n, mean and sd (divisor n - 1) per group",
+            notes="the sd with divisor n - 1, 0 for a single observation",
         ),
         Form(
             "gaussian",
@@ -220,11 +220,11 @@ FORMS: dict[str, tuple[Form, ...]] = {
             "group",
             (
                 _n("observations"),
-                Column("mean", "number", "mean of the group's outcomes"),
+                Column("mean", "number", "their mean"),
                 Column(
                     "sd",
                     "number",
-                    "their sd (>= 0; empty or 0 when n = 1)",
+                    "their sd, >= 0; empty or 0 when n = 1",
                     minimum=0,
                     too_small="{value:g} is negative; sd must be >= 0",
                     may_be_empty=True,
@@ -244,7 +244,7 @@ FORMS: dict[str, tuple[Form, ...]] = {
                 Column(
                     "se",
                     "number",
-                    "its known standard error (> 0)",
+                    "its known standard error, > 0",
                     minimum=0,
                     exclusive=True,
                     too_small="{value:g} is not positive; se must be > 0",

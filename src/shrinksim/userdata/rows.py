@@ -52,7 +52,8 @@ def header_error(header: Sequence[str], family: str, where: str) -> UserDataErro
     nearest form (with near-miss names), the forms ``family`` expects, the columns found,
     and the family whose form they are, if any."""
     present = set(header)
-    forms = family_forms(family)
+    incomplete = [f for f in family_forms(family) if not set(f.names) <= present]
+    forms = incomplete or family_forms(family)  # a complete form here has a column too many
     best = max(forms, key=lambda form: len(set(form.names[1:]) & present))  # first on ties
     if set(best.names[1:]) & present:
         need = [name for name in best.names if name not in present]

@@ -69,7 +69,12 @@ def binary(value: Any) -> int:
     except ValueError:
         y = None
     if y not in (0, 1):
-        raise ValueError(f"{value!r} is not 0 or 1 (one row per outcome)")
+        try:
+            numeric = not isinstance(value, bool) and math.isfinite(number(value))
+        except ValueError:
+            numeric = False
+        hint = "; numeric outcomes: family gaussian" if numeric else ""
+        raise ValueError(f"{value!r} is not 0 or 1 (one row per outcome{hint})")
     return y
 
 
