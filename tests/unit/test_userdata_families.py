@@ -16,7 +16,7 @@ from conftest import REPO
 from shrinksim import settings
 from shrinksim.errors import ConfigError
 from shrinksim.settings import merged
-from shrinksim.userdata.forms import FAMILIES, FORMS, family_of, forms_markdown
+from shrinksim.userdata.forms import FAMILIES, FORMS, OUTPUT_TYPES, family_of, forms_markdown
 from shrinksim.userdata.load import check, load, load_data
 from shrinksim.userdata.read import UserDataError
 
@@ -313,6 +313,19 @@ def test_bad_family_is_one_error_naming_key_and_values(config, schema, override,
     with pytest.raises(ConfigError) as err:
         settings.check(merged(config, override), schema)
     assert str(err.value).splitlines() == ["invalid configuration:", f"  {expected}"]
+
+
+def test_every_form_fills_its_outputs():
+    for family, forms in FORMS.items():
+        for form in forms:
+            assert form.family == family and set(form.outputs) <= set(OUTPUT_TYPES)
+            if form.per == "group":
+                assert [c.out for c in form.columns] == list(form.outputs), form.name
+            else:
+                assert [c.out for c in form.columns] == [None], form.name
+                assert list(form.reduce([1, 0, 1])) == list(form.outputs), form.name
+    # the two forms of one family that give the same columns give the same meaning
+    assert FORMS["gaussian"][0].outputs == FORMS["gaussian"][1].outputs
 
 
 def test_schema_names_the_registrys_families(schema):

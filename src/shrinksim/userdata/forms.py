@@ -262,7 +262,7 @@ FORMS: dict[str, tuple[Form, ...]] = {
 def family_forms(family: str, key: str = "userdata.family") -> tuple[Form, ...]:
     """The forms of ``family``; :class:`ConfigError` naming ``key`` if there is no such
     family."""
-    if family not in FORMS:
+    if not isinstance(family, str) or family not in FORMS:
         raise ConfigError(
             f"invalid configuration:\n  {key}: {family!r} is not one of {list(FAMILIES)}"
             f"{did_you_mean(str(family), FAMILIES)}"
