@@ -81,7 +81,9 @@ def schema_problem(error: Any) -> str:
             for key in extra
         )
     if error.validator == "enum":
-        return f"{where}: {error.instance!r} is not one of {error.validator_value}"
+        allowed = error.validator_value
+        hint = did_you_mean(str(error.instance), [str(value) for value in allowed])
+        return f"{where}: {error.instance!r} is not one of {allowed}{hint}"
     if error.validator == "type":
         return f"{where}: expected {error.validator_value}, got {error.instance!r}"
     if error.validator == "uniqueItems":

@@ -47,7 +47,7 @@ BAD_CSV = {
     ),
     "missing_columns_outcomes": (
         "grp,y\nA,1\n",
-        ["{f}, line 1 (the header): missing column 'group'", "found 'grp', 'y'"],
+        ["{f}, line 1 (the header): missing column 'group'", "found (grp, y)"],
     ),
     "non_integer_count": (
         "group,n,successes\nA,10,3\nB,12.5,5\n",

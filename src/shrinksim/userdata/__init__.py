@@ -5,7 +5,9 @@ scaled sizes.
 Modules, in the order the workflow uses them (``workflow/rules/userdata.smk``):
 
 * :mod:`~shrinksim.userdata.read` and :mod:`~shrinksim.userdata.load`: read and check the
-  user's file (:class:`~shrinksim.userdata.read.UserDataError` names file, row and column);
+  user's file (:class:`~shrinksim.userdata.read.UserDataError` names file, row and column)
+  in one of the forms its family allows (:mod:`~shrinksim.userdata.forms`, the registry;
+  :mod:`~shrinksim.userdata.rows` and :mod:`~shrinksim.userdata.values` apply it);
 * :mod:`~shrinksim.userdata.design`: design planning (sizes, control group, true tau values,
   seed keys, the group size for a target shrinkage) and the ``userdata:`` settings checks;
 * :mod:`~shrinksim.userdata.fit`: the fits of the user's data and of the design-matched
