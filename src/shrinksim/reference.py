@@ -148,9 +148,13 @@ class Poisson:
 
     def bracket(self, mu: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # tau * gradient(mu + tau z) - z decreases in z; at z = 0 it is s0, so the root lies
-        # between 0 and s0 (for any concave log-likelihood)
+        # between 0 and s0. Where s0 > 0 the root has exposure exp(theta) <= y, i.e. theta <=
+        # log(y / exposure): that bound keeps Newton's overshoot from the left (the slope is
+        # concave) from overflowing exp(theta), and from the right Newton is monotone
         s0 = tau * self.gradient(mu)
-        return np.minimum(0.0, s0) - 1.0, np.maximum(0.0, s0) + 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = (np.log(self.y / self.exposure) - mu) / tau
+        return np.minimum(0.0, s0), np.where(s0 > 0, np.minimum(s0, cap), 0.0)
 
     def pooled(self) -> tuple[float, float]:
         return self.y, self.exposure
