@@ -87,27 +87,35 @@ def moments(axis: Axis, mass: np.ndarray, probs: Sequence[float]) -> list[float]
 
 
 def region(
-    log_density: LogDensity, coarse: Sequence[Axis], positive: Sequence[bool], points: int, box: Box
+    log_density: LogDensity,
+    coarse: Sequence[Axis],
+    positive: Sequence[bool],
+    points: int,
+    box: Box,
+    centred: Sequence[bool] | None = None,
 ) -> list[Axis]:
     """Fine axes over the region where the posterior density exceeds exp(-DROP) of its
     maximum, found on the ``coarse`` axes (the ``positive`` ones start at 0); centred and
-    scaled by the posterior's moments there (positive axes: centred at 0)."""
+    scaled by the posterior's moments there. ``centred`` (default: the axes not
+    ``positive``) says which are centred at their mean; the others at 0, where a between-group
+    sd's posterior often piles up."""
+    centred = [not p for p in positive] if centred is None else centred
     mass = masses(log_density(*(a.x for a in coarse)), coarse)
     density = mass / np.prod(np.meshgrid(*(a.width for a in coarse), indexing="ij"), axis=0)
     keep = density >= density.max() * np.exp(-DROP)
     fine = []
-    for k, (axis, bounded) in enumerate(zip(coarse, positive, strict=True)):
+    for k, axis in enumerate(coarse):
         others = tuple(j for j in range(len(coarse)) if j != k)
         kept = np.flatnonzero(keep.any(axis=others))
-        if (not bounded and kept[0] == 0) or kept[-1] == len(axis.x) - 1:
+        if (not positive[k] and kept[0] == 0) or kept[-1] == len(axis.x) - 1:
             raise ValueError(f"posterior not negligible at the edge of the search box {box}")
         mean, sd = moments(axis, mass.sum(axis=others), [])
-        hi = axis.edges[kept[-1] + 2]
-        if bounded:
+        if positive[k]:
             lo = 0.0 if kept[0] <= 1 else axis.edges[kept[0] - 1]
-            fine.append(Axis.make(lo, hi, 0.0, sd, points))
         else:
-            fine.append(Axis.make(axis.edges[kept[0] - 1], hi, mean, sd, points))
+            lo = axis.edges[kept[0] - 1]
+        centre = mean if centred[k] else 0.0
+        fine.append(Axis.make(lo, axis.edges[kept[-1] + 2], centre, sd, points))
     return fine
 
 
