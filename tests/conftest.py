@@ -73,6 +73,77 @@ def compile_program(tmp_path_factory):
     return compile_
 
 
+# --- small data sets of every outcome family (stan and unit tests) ------------------------
+
+GAUSSIAN_OUTCOMES = [
+    [0.84],
+    [1.0, 0.74],
+    [1.01, -0.27, 0.3],
+    [-0.83, 0.25, -0.31, -0.64, -1.13],
+    [0.5, 0.76, 0.48, 2.05],
+    [1.53, -2.19, -1.37, 0.35, 0.1, 0.74, 0.74, 2.64],
+    [-1.08, -0.35],
+    [2.63, 1.24, 1.25, 0.08, -1.06, 0.76],
+]
+"""Raw outcomes of 8 Gaussian groups of 1-8 (theta_g ~ Normal(0.3, 0.5), sigma = 1)."""
+
+
+def gaussian_groups(outcomes: Sequence[Sequence[float]]) -> pd.DataFrame:
+    """Groups (``group``, ``n``, ``mean``, ``sd``) of raw outcomes; sd NaN where n = 1."""
+    return pd.DataFrame(
+        {
+            "group": range(1, len(outcomes) + 1),
+            "n": [len(y) for y in outcomes],
+            "mean": [float(np.mean(y)) for y in outcomes],
+            "sd": [float(np.std(y, ddof=1)) if len(y) > 1 else np.nan for y in outcomes],
+        }
+    )
+
+
+FAMILY_GROUPS = {
+    "poisson": pd.DataFrame(
+        {
+            "group": range(1, 9),
+            "y": [0, 3, 7, 2, 12, 5, 1, 9],
+            "exposure": [2.5, 4.0, 6.2, 3.0, 10.0, 5.5, 1.2, 8.0],
+        }
+    ),
+    "gaussian": gaussian_groups(GAUSSIAN_OUTCOMES),
+    "gaussian_se": pd.DataFrame(  # the eight schools (Rubin 1981)
+        {
+            "group": range(1, 9),
+            "estimate": [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0],
+            "se": [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0],
+        }
+    ),
+}
+"""A small data set of each non-binomial family, 8 groups each."""
+
+
+# --- Stan against an exact reference (stan tests) ------------------------------------------
+
+
+def z_scores(draws: np.ndarray, ref: pd.DataFrame) -> pd.DataFrame:
+    """(Stan - reference) / MCSE for the mean and each quantile, one row per parameter.
+
+    ``draws`` (chains, draws, quantities) in the order of ``ref``'s rows (an exact reference's
+    output: ``mean`` and ``q5``, ``q25``, ...). Mean: MCSE = sd / sqrt(ESS); quantile q_p:
+    the share of draws below it against p, MCSE = sqrt(p (1 - p) / ESS of I(draw <= q_p)).
+    """
+    from shrinksim import diagnostics
+    from shrinksim.reference_grid import QUANTILE_PROBS
+
+    flat = draws.reshape(-1, draws.shape[-1])
+    scores = {"mean": (flat.mean(axis=0) - ref["mean"].to_numpy()) / diagnostics.mcse_mean(draws)}
+    for p in QUANTILE_PROBS:
+        q = ref[f"q{100 * p:g}"].to_numpy()
+        below = (draws <= q).astype(float)
+        share = below.reshape(-1, below.shape[-1]).mean(axis=0)
+        mcse = np.sqrt(p * (1 - p) / diagnostics.ess_bulk(below))
+        scores[f"q{100 * p:g}"] = (share - p) / mcse
+    return pd.DataFrame(scores, index=ref.index)
+
+
 # --- a synthetic fit job with hand-computable measures (unit tests) ------------------------
 
 SYNTHETIC = design.DataCell(20, 3, "tau", 0.5)

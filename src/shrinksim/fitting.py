@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shrinksim import diagnostics
+from shrinksim import diagnostics, families
 from shrinksim.design import STAN_PROGRAMS, FitCell, stan_seed
 from shrinksim.engines import CompiledModel, Draws, Engine, SamplerSettings, SamplingError
 from shrinksim.priors import Prior, parse_prior
@@ -56,13 +56,20 @@ def stan_data(
     tau_prior: Prior | None = None,
     *,
     log_lik: bool = False,
+    sigma_prior: Prior | None = None,
 ) -> dict[str, Any]:
     """Stan data for ``program`` from one data set's group rows (priors encoded as data).
 
     ``log_lik`` sets the flag ``compute_log_lik``: with it the program also writes the
     per-group log-likelihood ``log_lik`` (a generated quantity without random numbers, so the
     draws are the same either way); the study and SBC leave it off and pay nothing.
+    Programs of the poisson, gaussian and gaussian_se families take their groups' columns
+    and ``sigma_prior`` as :func:`shrinksim.families.stan_data` says.
     """
+    if not families.is_binomial(program):
+        return families.stan_data(
+            program, groups, intercept_prior, tau_prior, sigma_prior=sigma_prior, log_lik=log_lik
+        )
     data: dict[str, Any] = {"G": len(groups), **intercept_prior.stan_data("mu_prior")}
     if program == "partial_pooling_bernoulli":
         long = outcomes(groups)
@@ -84,14 +91,21 @@ def stan_data(
 
 def example_data(program: str) -> dict[str, Any]:
     """A tiny valid data set for ``program`` (compiling with PyStan needs one)."""
-    groups = pd.DataFrame({"group": [1, 2], "n": [3, 4], "y": [1, 2]})
+    groups = families.example_groups(
+        "partial_pooling" if families.is_binomial(program) else program
+    )
     return stan_data(program, groups, Prior("normal", (0.0, 1.0)), Prior("normal", (0.0, 1.0)))
 
 
 def group_draws(draws: Draws, model: str, groups: int) -> np.ndarray:
-    """Draws of every group's log-odds theta, shape (chains, draws, groups)."""
+    """Draws of every group's effect theta (log-odds for binomial), shape (chains, draws,
+    groups): the program's own ``theta`` where it writes one (no pooling, and the
+    marginalised partial-pooling programs, which draw it in generated quantities), else
+    mu + tau * z (partial) or mu (complete)."""
     p = draws.params
     if model == "partial":
+        if "theta" in p:
+            return p["theta"]
         return p["mu"][..., None] + p["tau"][..., None] * p["z"]
     if model == "none":
         return p["theta"]
@@ -107,8 +121,9 @@ def summarise(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
     return out
 
 
-HYPERPARAMETERS = ("mu", "tau")
-"""Scalar parameters judged apart from the group effects (those a program has)."""
+HYPERPARAMETERS = ("mu", "tau", "sigma")
+"""Scalar parameters judged apart from the group effects (those a program has; sigma, the
+within-group sd, only in the gaussian family)."""
 
 
 def _extreme(reduce: Callable[..., Any], values: np.ndarray) -> float:

@@ -13,6 +13,13 @@ Shrinkage of one fit, over its treatment groups (the control group is left out):
 * ``shrinkage_theory`` = sigma^2 / (sigma^2 + tau^2), sigma^2 = 1 / (n p0 (1 - p0)): the
   normal approximation at the cell's n; for ``probability_normal`` data tau is the implied
   log-odds sd p_sd / (p0 (1 - p0)).
+
+The other outcome families' curves (:mod:`shrinksim.families`), each B = v / (v + tau^2)
+with v the sampling variance of a group's own estimate on theta's scale:
+:func:`theory_shrinkage_gaussian` (v = sigma^2 / n: exact for known sigma, the posterior mean
+being mu + (1 - B)(mean - mu)), :func:`theory_shrinkage_known_se` (v = se_g^2: exact, per
+group) and :func:`theory_shrinkage_poisson` (the normal approximation v = 1 / (E exp(mu)),
+the delta-method variance of the log-rate of y ~ Poisson(E exp(mu))).
 """
 
 from __future__ import annotations
@@ -38,6 +45,31 @@ def theory_shrinkage(n: float | np.ndarray, tau: float | np.ndarray, p0: float) 
     """Normal-approximation shrinkage factor B(n) = sigma^2 / (sigma^2 + tau^2)."""
     sigma2 = 1.0 / (np.asarray(n, dtype=float) * p0 * (1 - p0))
     return sigma2 / (sigma2 + np.asarray(tau, dtype=float) ** 2)
+
+
+def _b(v: np.ndarray, tau: float | np.ndarray) -> np.ndarray:
+    """B = v / (v + tau^2)."""
+    return v / (v + np.asarray(tau, dtype=float) ** 2)
+
+
+def theory_shrinkage_gaussian(
+    n: float | np.ndarray, tau: float | np.ndarray, sigma: float | np.ndarray
+) -> np.ndarray:
+    """Gaussian outcomes: B = (sigma^2 / n) / (sigma^2 / n + tau^2)."""
+    return _b(np.asarray(sigma, dtype=float) ** 2 / np.asarray(n, dtype=float), tau)
+
+
+def theory_shrinkage_known_se(se: float | np.ndarray, tau: float | np.ndarray) -> np.ndarray:
+    """Estimates with known standard errors: B_g = se_g^2 / (se_g^2 + tau^2)."""
+    return _b(np.asarray(se, dtype=float) ** 2, tau)
+
+
+def theory_shrinkage_poisson(
+    exposure: float | np.ndarray, tau: float | np.ndarray, mu: float
+) -> np.ndarray:
+    """Poisson counts: B = sigma^2 / (sigma^2 + tau^2), sigma^2 = 1 / (E exp(mu)) (mu the
+    log-rate of the mean group)."""
+    return _b(1.0 / (np.asarray(exposure, dtype=float) * np.exp(mu)), tau)
 
 
 def pooled_logit(fit: pd.DataFrame, mu_mean: float) -> float:

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shrinksim import diagnostics, reference
+from conftest import z_scores
+from shrinksim import reference
 from shrinksim.engines import SamplerSettings, make_engine
 from shrinksim.fitting import stan_data
 from shrinksim.priors import parse_prior
@@ -71,19 +72,6 @@ def exact(prior: str) -> pd.DataFrame:
     return reference.posterior(
         GROUPS["y"], GROUPS["n"], parse_prior(INTERCEPT, "mu"), parse_prior(prior, "tau")
     )
-
-
-def z_scores(draws: np.ndarray, ref: pd.DataFrame) -> pd.DataFrame:
-    """(Stan - reference) / MCSE for the mean and each quantile, one row per parameter."""
-    flat = draws.reshape(-1, draws.shape[-1])
-    scores = {"mean": (flat.mean(axis=0) - ref["mean"].to_numpy()) / diagnostics.mcse_mean(draws)}
-    for p in reference.QUANTILE_PROBS:
-        q = ref[f"q{100 * p:g}"].to_numpy()
-        below = (draws <= q).astype(float)
-        share = below.reshape(-1, below.shape[-1]).mean(axis=0)
-        mcse = np.sqrt(p * (1 - p) / diagnostics.ess_bulk(below))
-        scores[f"q{100 * p:g}"] = (share - p) / mcse
-    return pd.DataFrame(scores, index=ref.index)
 
 
 @pytest.mark.parametrize("prior", PRIORS)

@@ -1,0 +1,248 @@
+"""Outcome families: each one's per-group data columns, Stan programs and Stan data.
+
+One row per group in every family; the columns of a data frame of groups:
+
+=============  ======================  =====================================  ===============
+family         columns                 likelihood of group g                  theta_g is
+=============  ======================  =====================================  ===============
+binomial       ``n``, ``y``            y ~ Binomial(n, logistic(theta))       log-odds
+poisson        ``y``, ``exposure``     y ~ Poisson(exposure exp(theta))       log-rate
+gaussian       ``n``, ``mean``, ``sd`` y_i ~ Normal(theta, sigma), i = 1..n   mean
+gaussian_se    ``estimate``, ``se``    estimate ~ Normal(theta, se)           effect
+=============  ======================  =====================================  ===============
+
+``gaussian`` groups are the sufficient statistics of their raw outcomes (``sd`` with divisor
+n - 1; NaN or anything where n = 1, which has none), and the within-group sd sigma is a
+parameter with its own prior (default brms' ``student_t(3, 0, 2.5)``, half). Each family has
+the three models of the study (``partial``, ``none``, ``complete``, as
+:data:`shrinksim.design.STAN_PROGRAMS` for binomial) and the Gaussian ones a ``marginal``
+partial-pooling program with the group effects integrated out exactly (theta then comes
+from the draws' ``theta``, drawn in generated quantities: :func:`shrinksim.fitting.group_draws`).
+
+:func:`stan_data` builds the Stan data of every non-binomial program
+(:func:`shrinksim.fitting.stan_data` calls it, and keeps the binomial path as it was).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shrinksim.priors import Prior
+
+DEFAULT_SIGMA_PRIOR = Prior("student_t", (3.0, 0.0, 2.5))
+"""Prior on the within-group sd sigma of the ``gaussian`` family (brms' default, half)."""
+
+MODELS = ("partial", "none", "complete")
+"""The models every family has (as the study's grid names them)."""
+
+
+@dataclass(frozen=True)
+class OutcomeFamily:
+    """One outcome family: its group columns, Stan programs and a tiny example data set."""
+
+    name: str
+    columns: tuple[str, ...]
+    """Per-group columns of a data frame of groups (besides ``group``)."""
+    programs: Mapping[str, str]
+    """Stan program (file stem in ``stan/``) of each model of :data:`MODELS`."""
+    marginal: str | None
+    """Partial-pooling program with the group effects integrated out, if there is one."""
+    has_sigma: bool
+    """Whether the programs estimate a within-group sd ``sigma`` (prior ``sigma_prior``)."""
+    example: Mapping[str, list[float]] = field(hash=False)
+    """A tiny valid data set (two groups), e.g. for compiling with PyStan."""
+
+    def program(self, model: str, marginal: bool = False) -> str:
+        """The program fitting ``model``; ``marginal`` asks for the marginalised variant."""
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; allowed: {MODELS}")
+        if not marginal:
+            return self.programs[model]
+        if model != "partial" or self.marginal is None:
+            raise ValueError(f"{self.name}: no marginalised program of model {model!r}")
+        return self.marginal
+
+    def all_programs(self) -> tuple[str, ...]:
+        """Every program of the family."""
+        extra = (self.marginal,) if self.marginal else ()
+        return (*self.programs.values(), *extra)
+
+
+def _programs(prefix: str) -> dict[str, str]:
+    """``{prefix}_partial_pooling``, ``{prefix}_no_pooling``, ``{prefix}_complete_pooling``."""
+    names = ("partial", "no", "complete")
+    return {m: f"{prefix}_{name}_pooling" for m, name in zip(MODELS, names, strict=True)}
+
+
+OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
+    family.name: family
+    for family in (
+        OutcomeFamily(
+            "binomial",
+            ("n", "y"),
+            {"partial": "partial_pooling", "none": "no_pooling", "complete": "complete_pooling"},
+            None,
+            False,
+            {"n": [3, 4], "y": [1, 2]},
+        ),
+        OutcomeFamily(
+            "poisson",
+            ("y", "exposure"),
+            _programs("poisson"),
+            None,
+            False,
+            {"y": [1, 4], "exposure": [2.0, 3.5]},
+        ),
+        OutcomeFamily(
+            "gaussian",
+            ("n", "mean", "sd"),
+            _programs("gaussian"),
+            "gaussian_partial_pooling_marginal",
+            True,
+            {"n": [1, 4], "mean": [0.3, -0.2], "sd": [float("nan"), 1.1]},
+        ),
+        OutcomeFamily(
+            "gaussian_se",
+            ("estimate", "se"),
+            _programs("gaussian_se"),
+            "gaussian_se_partial_pooling_marginal",
+            False,
+            {"estimate": [28.0, 8.0], "se": [15.0, 10.0]},
+        ),
+    )
+}
+"""Every outcome family by name."""
+
+_PROGRAM_FAMILY = {
+    program: family for family in OUTCOME_FAMILIES.values() for program in family.all_programs()
+} | {"partial_pooling_bernoulli": OUTCOME_FAMILIES["binomial"]}
+
+
+def family_of(program: str) -> OutcomeFamily:
+    """The family whose likelihood ``program`` (a file stem in ``stan/``) fits."""
+    try:
+        return _PROGRAM_FAMILY[program]
+    except KeyError:
+        raise ValueError(f"unknown Stan program {program!r}") from None
+
+
+def is_binomial(program: str) -> bool:
+    """Whether ``program`` takes binomial data (the binomial family's, or an unknown program:
+    those had binomial data before there were families, e.g. the tests' own programs)."""
+    family = _PROGRAM_FAMILY.get(program)
+    return family is None or family.name == "binomial"
+
+
+def is_partial(program: str) -> bool:
+    """Whether ``program`` has a between-group sd tau (and so needs its prior)."""
+    family = family_of(program)
+    return program in (family.programs["partial"], family.marginal, "partial_pooling_bernoulli")
+
+
+def check_groups(family: OutcomeFamily, groups: pd.DataFrame) -> None:
+    """Raise ValueError naming the column and rows if ``groups`` is not valid data of
+    ``family`` (missing column, non-finite value, count not a whole number, out of range)."""
+    missing = [c for c in family.columns if c not in groups.columns]
+    if missing:
+        raise ValueError(f"{family.name} groups need columns {family.columns}; missing {missing}")
+    if len(groups) == 0:
+        raise ValueError(f"{family.name}: no groups")
+    rules = {
+        "n": (lambda x: x >= 1, "a whole number >= 1", True),
+        "y": (lambda x: x >= 0, "a whole number >= 0", True),
+        "exposure": (lambda x: x > 0, "> 0", False),
+        "mean": (lambda x: np.isfinite(x), "finite", False),
+        "estimate": (lambda x: np.isfinite(x), "finite", False),
+        "se": (lambda x: x > 0, "> 0", False),
+        "sd": (lambda x: x >= 0, ">= 0 (or NaN where n = 1)", False),
+    }
+    for column in family.columns:
+        ok_rule, what, whole = rules[column]
+        x = groups[column].to_numpy(dtype=float)
+        ok = np.isfinite(x) & ok_rule(x)
+        if whole:
+            ok &= x == np.round(x)
+        if column == "sd":  # a single outcome has no sd: anything goes there
+            ok |= groups["n"].to_numpy(dtype=float) == 1
+        if family.name == "binomial" and column == "y":
+            ok &= x <= groups["n"].to_numpy(dtype=float)
+            what += " and <= n"
+        if not ok.all():
+            rows = np.flatnonzero(~ok)[:5].tolist()
+            raise ValueError(f"{family.name}: column {column!r} must be {what}; rows {rows}")
+
+
+def stan_data(
+    program: str,
+    groups: pd.DataFrame,
+    intercept_prior: Prior,
+    tau_prior: Prior | None = None,
+    *,
+    sigma_prior: Prior | None = None,
+    log_lik: bool = False,
+) -> dict[str, Any]:
+    """Stan data of a poisson, gaussian or gaussian_se ``program`` from a frame of groups
+    (columns of its family, checked) and the priors, encoded as data.
+
+    Stan names: poisson ``y``, ``exposure``; gaussian ``n``, ``y_mean``, ``y_sd`` (0 where
+    n = 1); gaussian_se ``estimate``, ``se``; ``tau_prior_*`` for partial pooling,
+    ``sigma_prior_*`` for gaussian (``sigma_prior`` defaults to
+    :data:`DEFAULT_SIGMA_PRIOR`; a prior the program does not use is ignored, as
+    ``tau_prior`` is for no and complete pooling); ``compute_log_lik`` = ``log_lik``.
+    """
+    family = family_of(program)
+    if family.name == "binomial":
+        raise ValueError(f"{program}: binomial data come from shrinksim.fitting.stan_data")
+    check_groups(family, groups)
+    data: dict[str, Any] = {"G": len(groups)}
+    if family.name == "poisson":
+        data |= {
+            "y": groups["y"].astype(int).tolist(),
+            "exposure": groups["exposure"].astype(float).tolist(),
+        }
+    elif family.name == "gaussian":
+        n = groups["n"].astype(int)
+        data |= {
+            "n": n.tolist(),
+            "y_mean": groups["mean"].astype(float).tolist(),
+            # n = 1: no sd (NaN in the data); Stan multiplies it by n - 1 = 0, so 0 it is
+            "y_sd": groups["sd"].astype(float).where(n > 1, 0.0).tolist(),
+        }
+    else:
+        data |= {
+            "estimate": groups["estimate"].astype(float).tolist(),
+            "se": groups["se"].astype(float).tolist(),
+        }
+    data |= intercept_prior.stan_data("mu_prior")
+    if is_partial(program):
+        if tau_prior is None:
+            raise ValueError(f"{program} needs a prior on tau")
+        data |= tau_prior.stan_data("tau_prior")
+    if family.has_sigma:
+        data |= (sigma_prior or DEFAULT_SIGMA_PRIOR).stan_data("sigma_prior")
+    data["compute_log_lik"] = int(log_lik)
+    return data
+
+
+def example_groups(program: str) -> pd.DataFrame:
+    """The family's tiny example data set, as a frame of groups."""
+    family = family_of(program)
+    return pd.DataFrame({"group": [1, 2], **family.example})
+
+
+def observed_effect(family: OutcomeFamily, groups: pd.DataFrame) -> np.ndarray:
+    """Each group's own estimate on theta's scale, what shrinkage is measured against:
+    binomial log((y + 1/2) / (n - y + 1/2)), poisson log((y + 1/2) / exposure), gaussian the
+    group mean, gaussian_se the estimate."""
+    if family.name == "binomial":
+        y, n = groups["y"].to_numpy(float), groups["n"].to_numpy(float)
+        return np.log((y + 0.5) / (n - y + 0.5))
+    if family.name == "poisson":
+        return np.log((groups["y"].to_numpy(float) + 0.5) / groups["exposure"].to_numpy(float))
+    column = "mean" if family.name == "gaussian" else "estimate"
+    return groups[column].to_numpy(float)

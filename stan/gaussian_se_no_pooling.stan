@@ -1,0 +1,30 @@
+// No pooling of estimates with known standard errors: estimate_g ~ Normal(theta_g, se_g),
+// every theta_g with its own independent prior (the mu prior).
+functions {
+#include prior.stanfunctions
+}
+data {
+  int<lower=1> G;
+  vector[G] estimate;  // each group's estimate
+  vector<lower=0>[G] se;  // its known standard error, > 0
+  int<lower=1, upper=4> mu_prior_family;
+  vector[3] mu_prior_args;
+  int<lower=0, upper=1> compute_log_lik;  // 1: write log_lik; 0: nothing
+}
+transformed data {
+  for (g in 1:G) if (se[g] <= 0) reject("se[", g, "] must be > 0");
+}
+parameters {
+  vector[G] theta;
+}
+model {
+  for (g in 1:G) theta[g] ~ prior(mu_prior_family, mu_prior_args);
+  estimate ~ normal(theta, se);
+}
+generated quantities {
+  // Per-group log-likelihood (normal, normalised) for PSIS-LOO; no RNG.
+  vector[compute_log_lik ? G : 0] log_lik;
+  if (compute_log_lik) {
+    for (g in 1:G) log_lik[g] = normal_lpdf(estimate[g] | theta[g], se[g]);
+  }
+}
