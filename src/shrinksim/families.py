@@ -32,13 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shrinksim.design import MODELS, STAN_PROGRAMS
 from shrinksim.priors import Prior
 
 DEFAULT_SIGMA_PRIOR = Prior("student_t", (3.0, 0.0, 2.5))
 """Prior on the within-group sd sigma of the ``gaussian`` family (brms' default, half)."""
 
-MODELS = ("partial", "none", "complete")
-"""The models every family has (as the study's grid names them)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
         OutcomeFamily(
             "binomial",
             ("n", "y"),
-            {"partial": "partial_pooling", "none": "no_pooling", "complete": "complete_pooling"},
+            STAN_PROGRAMS,
             None,
             False,
             {"n": [3, 4], "y": [1, 2]},
