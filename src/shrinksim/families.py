@@ -39,7 +39,6 @@ DEFAULT_SIGMA_PRIOR = Prior("student_t", (3.0, 0.0, 2.5))
 """Prior on the within-group sd sigma of the ``gaussian`` family (brms' default, half)."""
 
 
-
 @dataclass(frozen=True)
 class OutcomeFamily:
     """One outcome family: its group columns, Stan programs and a tiny example data set."""
