@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The unit tests on every Python >= 3.11 found here (scripts/find-python --all) other than
-# the one of .venv (make test ran everything there): a venv each in .venv-X.Y, installed
-# as `make install` does. Says which Pythons it found and ran.
+# the one of .venv (make test ran everything there): a venv each in .venv-X.Y, made by
+# `make install`. Says which Pythons it found and ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 main=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
@@ -14,11 +14,6 @@ for python in "${pythons[@]}"; do
   seen+="$version "
   venv=".venv-$version"
   echo "== Python $version ($python): unit tests in $venv"
-  if [[ ! -f "$venv/.installed" || pyproject.toml -nt "$venv/.installed" || constraints.txt -nt "$venv/.installed" ]]; then
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -c constraints.txt -e '.[pystan,cmdstan,dev]'
-    touch "$venv/.installed"
-  fi
+  make --no-print-directory install VENV="$venv" PYTHON="$python"  # as .venv is made
   "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
 done

@@ -10,7 +10,6 @@ files with :mod:`shrinksim.design`, so no command line grows with the study.
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from shrinksim.cli import sbc, study, userdata
@@ -29,10 +28,9 @@ def doctor(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     """The ``shrinksim`` argument parser."""
     top = argparse.ArgumentParser(prog="shrinksim", description=__doc__)
-    try:
-        installed = version("shrinksim")
-    except PackageNotFoundError:  # run from a checkout without installing
-        installed = "unknown (not installed)"
+    from shrinksim.doctor import version  # stdlib only at import: cheap for every stage
+
+    installed = version("shrinksim") or "unknown (not installed)"  # a checkout, not installed
     top.add_argument("--version", action="version", version=f"shrinksim {installed}")
     sub = top.add_subparsers(dest="command", required=True)
     check = sub.add_parser(
