@@ -24,7 +24,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from shrinksim import design, tables
+from shrinksim.families import OUTCOME_FAMILIES
 from shrinksim.settings import load_yaml
+from shrinksim.study.outcome import StudyOutcome
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -145,6 +147,9 @@ def z_scores(draws: np.ndarray, ref: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- a synthetic fit job with hand-computable measures (unit tests) ------------------------
+
+BINOMIAL_STUDY = StudyOutcome(OUTCOME_FAMILIES["binomial"], p0=0.4)
+"""The binomial study of the synthetic fit jobs (p0 = 0.4, as config.yaml's)."""
 
 SYNTHETIC = design.DataCell(20, 3, "tau", 0.5)
 """The data cell of :func:`synthetic_fit_job`."""

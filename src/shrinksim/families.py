@@ -52,6 +52,9 @@ class OutcomeFamily:
     """Partial-pooling program with the group effects integrated out, if there is one."""
     has_sigma: bool
     """Whether the programs estimate a within-group sd ``sigma`` (prior ``sigma_prior``)."""
+    link: str
+    """How theta maps to the outcome's natural scale: ``logit`` (theta is a log-odds, the
+    natural scale a probability), ``log`` (a log-rate; a rate) or ``identity``."""
     example: Mapping[str, list[float]] = field(hash=False)
     """A tiny valid data set (two groups), e.g. for compiling with PyStan."""
 
@@ -64,6 +67,33 @@ class OutcomeFamily:
         if model != "partial" or self.marginal is None:
             raise ValueError(f"{self.name}: no marginalised program of model {model!r}")
         return self.marginal
+
+    def study_program(self, model: str) -> str:
+        """The program the studies fit ``model`` with: the marginalised partial-pooling program
+        where there is one (as accurate and several times faster: docs/families.md), else
+        :meth:`program`."""
+        return self.program(model, marginal=model == "partial" and self.marginal is not None)
+
+    @property
+    def scale(self) -> str:
+        """What theta is measured in, for labels: log-odds, log-rate or outcome units."""
+        return {"logit": "log-odds", "log": "log-rate", "identity": "outcome units"}[self.link]
+
+    @property
+    def natural_scale(self) -> str:
+        """What :meth:`natural` gives, for labels."""
+        return {"logit": "probability", "log": "rate per unit exposure", "identity": "mean"}[
+            self.link
+        ]
+
+    def natural(self, theta: np.ndarray) -> np.ndarray:
+        """theta on the natural scale: expit (logit link), exp (log) or itself."""
+        if self.link == "logit":
+            with np.errstate(over="ignore"):  # exp(-x) = inf for x < -709 gives 0, as it should
+                return 1.0 / (1.0 + np.exp(-theta))
+        if self.link == "log":
+            return np.exp(theta)
+        return np.asarray(theta)
 
     def all_programs(self) -> tuple[str, ...]:
         """Every program of the family."""
@@ -86,6 +116,7 @@ OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
             STAN_PROGRAMS,
             None,
             False,
+            "logit",
             {"n": [3, 4], "y": [1, 2]},
         ),
         OutcomeFamily(
@@ -94,6 +125,7 @@ OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
             _programs("poisson"),
             None,
             False,
+            "log",
             {"y": [1, 4], "exposure": [2.0, 3.5]},
         ),
         OutcomeFamily(
@@ -102,6 +134,7 @@ OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
             _programs("gaussian"),
             "gaussian_partial_pooling_marginal",
             True,
+            "identity",
             {"n": [1, 4], "mean": [0.3, -0.2], "sd": [float("nan"), 1.1]},
         ),
         OutcomeFamily(
@@ -110,6 +143,7 @@ OUTCOME_FAMILIES: dict[str, OutcomeFamily] = {
             _programs("gaussian_se"),
             "gaussian_se_partial_pooling_marginal",
             False,
+            "identity",
             {"estimate": [28.0, 8.0], "se": [15.0, 10.0]},
         ),
     )
@@ -231,6 +265,38 @@ def example_groups(program: str) -> pd.DataFrame:
     """The family's tiny example data set, as a frame of groups."""
     family = family_of(program)
     return pd.DataFrame({"group": [1, 2], **family.example})
+
+
+def observed_natural(family: OutcomeFamily, groups: pd.DataFrame) -> np.ndarray:
+    """Each group's own estimate on the natural scale: y / n, y / exposure, the mean or the
+    estimate."""
+    if family.name == "binomial":
+        return groups["y"].to_numpy(float) / groups["n"].to_numpy(float)
+    if family.name == "poisson":
+        return groups["y"].to_numpy(float) / groups["exposure"].to_numpy(float)
+    return observed_effect(family, groups)
+
+
+def pooled_effect(family: OutcomeFamily, groups: Mapping[str, Any]) -> float:
+    """The complete-pooling estimate on theta's scale from the groups' own data (a frame, or
+    a mapping of column arrays), what no pooling's shrinkage is measured against: binomial
+    log((sum y + 1/2) / (sum n - sum y + 1/2)), poisson log((sum y + 1/2) / sum exposure),
+    gaussian the mean of every outcome, gaussian_se the inverse-variance weighted mean."""
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(groups[name])
+
+    if family.name == "binomial":
+        ys, ns = column("y").sum(), column("n").sum()
+        return float(np.log((ys + 0.5) / (ns - ys + 0.5)))
+    if family.name == "poisson":
+        ys, es = column("y").astype(float).sum(), column("exposure").astype(float).sum()
+        return float(np.log((ys + 0.5) / es))
+    if family.name == "gaussian":
+        n = column("n").astype(float)
+        return float((n * column("mean").astype(float)).sum() / n.sum())
+    weight = column("se").astype(float) ** -2.0
+    return float((weight * column("estimate").astype(float)).sum() / weight.sum())
 
 
 def observed_effect(family: OutcomeFamily, groups: pd.DataFrame) -> np.ndarray:

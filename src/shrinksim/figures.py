@@ -48,13 +48,13 @@ def fit_palette(labels: Iterable[str]) -> dict[str, tuple[float, float, float]]:
     return dict(zip(order, sns.color_palette("colorblind", len(order)), strict=True))
 
 
-def log_n_axis(ax: plt.Axes, n: Iterable[int]) -> None:
-    """Log x axis of outcomes per group, ticked at every ``n``."""
+def log_n_axis(ax: plt.Axes, n: Iterable[int], label: str = N_LABEL) -> None:
+    """Log x axis of outcomes per group (or ``label``), ticked at every ``n``."""
     ax.set_xscale("log")
     ax.set_xticks(sorted(set(n)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel(N_LABEL)
+    ax.set_xlabel(label)
 
 
 def placeholder(message: str) -> plt.Figure:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shrinksim import diagnostics, families
-from shrinksim.design import STAN_PROGRAMS, FitCell, stan_seed
+from shrinksim.design import FitCell, stan_seed
 from shrinksim.engines import CompiledModel, Draws, Engine, SamplerSettings, SamplingError
 from shrinksim.priors import Prior, parse_prior
 
@@ -34,12 +34,6 @@ QUANTILES = {
     "q975": 0.975,
 }
 """Posterior quantiles kept per quantity: the central 50, 90 and 95 % intervals and the median."""
-
-
-def expit(x: np.ndarray) -> np.ndarray:
-    """Inverse logit, in numpy: a fitting job does not import scipy (0.3 s per job)."""
-    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -709 gives 0, as it should
-        return 1.0 / (1.0 + np.exp(-x))
 
 
 def outcomes(groups: pd.DataFrame) -> pd.DataFrame:
@@ -162,10 +156,20 @@ def diagnose(draws: Draws, theta: np.ndarray, max_treedepth: int) -> dict[str, A
     return row
 
 
-def observed(groups: pd.DataFrame) -> pd.DataFrame:
-    """Observed proportion and empirical log-odds log((y + 1/2) / (n - y + 1/2))."""
-    n, y = groups["n"].to_numpy(float), groups["y"].to_numpy(float)
-    return groups.assign(obs_p=y / n, obs_logit=np.log((y + 0.5) / (n - y + 0.5)))
+def observed(groups: pd.DataFrame, family: str = "binomial") -> pd.DataFrame:
+    """Each group's own estimate: ``obs_p`` on the natural scale and ``obs_logit`` on theta's
+    (binomial: observed proportion and empirical log-odds log((y + 1/2) / (n - y + 1/2));
+    :func:`shrinksim.families.observed_effect`)."""
+    spec = families.OUTCOME_FAMILIES[family]
+    return groups.assign(
+        obs_p=families.observed_natural(spec, groups),
+        obs_logit=families.observed_effect(spec, groups),
+    )
+
+
+def fit_family(settings: Mapping[str, Any]) -> families.OutcomeFamily:
+    """The outcome family of a fit's ``settings`` (``family``, default binomial)."""
+    return families.OUTCOME_FAMILIES[settings.get("family") or "binomial"]
 
 
 def attempt_seed(seed: int, key: str, replicate: int, attempt: int) -> int:
@@ -205,13 +209,20 @@ def fit_replicate(
     per-group log-likelihood (:func:`stan_data`), in ``draws.params["log_lik"]``.
     """
     sampler = SamplerSettings.from_config(settings["sampler"])
+    family = fit_family(settings)
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = (
         parse_prior(settings["tau_prior"], f"priors.{cell.prior}")
         if cell.model == "partial"
         else None
     )
-    data = stan_data(STAN_PROGRAMS[cell.model], groups, intercept, tau_prior, log_lik=log_lik)
+    sigma_prior = (
+        parse_prior(settings["sigma_prior"], "sigma_prior") if settings.get("sigma_prior") else None
+    )
+    program = family.study_program(cell.model)
+    data = stan_data(
+        program, groups, intercept, tau_prior, log_lik=log_lik, sigma_prior=sigma_prior
+    )
     key = cell.key if key is None else key
     seed = attempt_seed(int(settings["seed"]), key, replicate, 1)
     row: dict[str, Any] = {"replicate": replicate, "engine": engine.name, "message": ""}
@@ -246,8 +257,11 @@ def fit_replicate(
     if on_draws is not None:
         on_draws(draws, theta)
     row |= diagnose(draws, theta, sampler.max_treedepth)
-    for name in ("mu", "tau"):
+    for name in HYPERPARAMETERS:
         if name in draws.params:
             row |= {k: float(v) for k, v in summarise(draws.params[name], name).items()}
-    summary = observed(groups).assign(**summarise(theta, "theta"), **summarise(expit(theta), "p"))
+    natural = family.natural(theta)
+    summary = observed(groups, family.name).assign(
+        **summarise(theta, "theta"), **summarise(natural, "p")
+    )
     return summary, row

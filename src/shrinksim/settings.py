@@ -123,7 +123,10 @@ def _prior_problems(config: Mapping[str, Any]) -> list[str]:
                 f"defined in priors: {sorted(config['priors'])}"
             )
     texts = [(f"priors.{name}", text) for name, text in config["priors"].items()]
-    for where, text in [*texts, ("intercept_prior", config["intercept_prior"])]:
+    texts.append(("intercept_prior", config["intercept_prior"]))
+    if config.get("sigma_prior"):
+        texts.append(("sigma_prior", config["sigma_prior"]))
+    for where, text in texts:
         try:
             parse_prior(text, where)
         except ConfigError as err:
@@ -132,18 +135,24 @@ def _prior_problems(config: Mapping[str, Any]) -> list[str]:
 
 
 def _family_problems(config: Mapping[str, Any]) -> list[str]:
-    """The outcome families the workflow fits so far: binomial only (the Poisson and
-    Gaussian programs, exact references and data forms exist; their stages do not yet)."""
+    """The generator fits the family (``probability_normal`` draws probabilities: binomial
+    only); your data's fits know binomial data only so far (their forms exist, their stages
+    follow)."""
     found = []
-    for key, family in (
-        ("family", config.get("family")),
-        ("userdata.family", (config.get("userdata") or {}).get("family")),
-    ):
-        if family not in (None, "binomial"):
-            found.append(
-                f"{key}: {family!r}: the workflow fits binomial data only so far (the "
-                f"{family} Stan programs and data forms exist; the study stages follow)"
-            )
+    family = config.get("family") or "binomial"
+    generator = config["simulation"]["generator"]
+    if family != "binomial" and generator != "logit_normal":
+        found.append(
+            f"simulation.generator: {generator!r} draws probabilities (binomial only); "
+            f"family {family!r} needs logit_normal (theta_g = mu + tau z_g)"
+        )
+    userdata_family = (config.get("userdata") or {}).get("family")
+    if config.get("data") and (userdata_family or family) != "binomial":
+        key = "userdata.family" if userdata_family else "family"
+        found.append(
+            f"{key}: {userdata_family or family!r}: your data are fitted as binomial only so "
+            "far (the grid study fits every family)"
+        )
     return found
 
 

@@ -24,10 +24,16 @@ the delta-method variance of the log-rate of y ~ Poisson(E exp(mu))).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from shrinksim.families import OUTCOME_FAMILIES, OutcomeFamily, pooled_effect
 from shrinksim.tables import CELL_FIELDS
+
+BINOMIAL = OUTCOME_FAMILIES["binomial"]
 
 CELL = [f.name for f in CELL_FIELDS]
 """Columns that name a fit cell."""
@@ -72,17 +78,10 @@ def theory_shrinkage_poisson(
     return _b(1.0 / (np.asarray(exposure, dtype=float) * np.exp(mu)), tau)
 
 
-def pooled_logit(fit: pd.DataFrame, mu_mean: float) -> float:
+def pooled_logit(fit: Mapping[str, Any], mu_mean: float, family: OutcomeFamily = BINOMIAL) -> float:
     """The value shrinkage pulls towards: ``mu_mean`` if the model has mu, else the pooled
-    empirical log-odds of all of the fit's groups."""
-    return _pooled(fit["y"].to_numpy(), fit["n"].to_numpy(), mu_mean)
-
-
-def _pooled(y: np.ndarray, n: np.ndarray, mu_mean: float) -> float:
-    if not np.isnan(mu_mean):
-        return float(mu_mean)
-    ys, ns = y.sum(), n.sum()
-    return float(np.log((ys + 0.5) / (ns - ys + 0.5)))
+    estimate of all of the fit's groups (:func:`shrinksim.families.pooled_effect`)."""
+    return float(mu_mean) if not np.isnan(mu_mean) else pooled_effect(family, fit)
 
 
 def shrinkage_ratios(observed: np.ndarray, estimate: np.ndarray, pooled: float) -> np.ndarray:
@@ -92,31 +91,25 @@ def shrinkage_ratios(observed: np.ndarray, estimate: np.ndarray, pooled: float) 
     return np.divide(observed - estimate, gap, out=np.full(gap.shape, np.nan), where=keep)
 
 
-def fit_shrinkage(fit: pd.DataFrame) -> pd.Series:
+def fit_shrinkage(fit: pd.DataFrame, family: OutcomeFamily = BINOMIAL) -> pd.Series:
     """``shrinkage`` and ``shrinkage_ratio`` of one fit's group rows (with ``mu_mean``)."""
     shrinkage, ratio = shrinkage_values(
         fit["is_control"].to_numpy(),
         fit["obs_logit"].to_numpy(),
         fit["theta_mean"].to_numpy(),
-        fit["y"].to_numpy(),
-        fit["n"].to_numpy(),
-        fit["mu_mean"].iloc[0],
+        pooled_logit(fit, fit["mu_mean"].iloc[0], family),
     )
     return pd.Series({"shrinkage": shrinkage, "shrinkage_ratio": ratio})
 
 
 def shrinkage_values(
-    is_control: np.ndarray,
-    obs_logit: np.ndarray,
-    theta_mean: np.ndarray,
-    y: np.ndarray,
-    n: np.ndarray,
-    mu_mean: float,
+    is_control: np.ndarray, obs_logit: np.ndarray, theta_mean: np.ndarray, pooled: float
 ) -> tuple[float, float]:
-    """``shrinkage`` (1 - slope) and ``shrinkage_ratio`` of one fit from its group arrays."""
+    """``shrinkage`` (1 - slope) and ``shrinkage_ratio`` of one fit from its group arrays and
+    the value it pools towards (:func:`pooled_logit`)."""
     treat = ~is_control
     x, est = obs_logit[treat], theta_mean[treat]
     slope = np.polyfit(x, est, 1)[0] if np.ptp(x) > 0 else np.nan
-    ratios = shrinkage_ratios(x, est, _pooled(y, n, mu_mean))
+    ratios = shrinkage_ratios(x, est, pooled)
     ratios = ratios[~np.isnan(ratios)]
     return 1.0 - slope, (np.median(ratios) if ratios.size else np.nan)

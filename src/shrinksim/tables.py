@@ -55,6 +55,9 @@ DATA = named_schema(
         field("is_control", pa.bool_()),
         field("n", pa.int32()),
         field("y", pa.int32()),
+        field("exposure", pa.float64()),
+        field("mean", pa.float64(), "DATA"),
+        field("sd", pa.float64(), "DATA"),
         field("true_p", pa.float64()),
         field("true_logit", pa.float64()),
     ],
@@ -90,6 +93,7 @@ FITS = named_schema(
         field("engine", pa.string()),
         *_summary_fields("mu"),
         *_summary_fields("tau"),
+        *_summary_fields("sigma"),
         field("divergences", pa.int32()),
         field("treedepth_hits", pa.int32()),
         field("ebfmi_min", pa.float64()),
@@ -100,7 +104,6 @@ FITS = named_schema(
         field("sampling_seconds", pa.float64()),
     ],
 )
-
 
 DRAWS = named_schema(
     "DRAWS",

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SYNTHETIC, synthetic_fit_job, write_fit_job
+from conftest import BINOMIAL_STUDY, SYNTHETIC, synthetic_fit_job, write_fit_job
 from shrinksim import design, tables
 from shrinksim.cli.main import main
 from shrinksim.study.simulate import simulate_batch
@@ -68,7 +68,7 @@ def test_summarize_reduces_every_job_of_the_design(tmp_path):
             draws if batch == 0 else None,
         )
     main(summarize(results, out))
-    one_job = reduce_jobs([write_fit_job(tmp_path / "whole", groups, fits)], p0=0.4)
+    one_job = reduce_jobs([write_fit_job(tmp_path / "whole", groups, fits)], BINOMIAL_STUDY)
     read = {name: pq.read_table(out / f"{name}.parquet").to_pandas() for name in SUMMARY}
     for name, schema in zip(
         SUMMARY,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import synthetic_fit_job, write_fit_job
+from conftest import BINOMIAL_STUDY, synthetic_fit_job, write_fit_job
 from shrinksim import tables
 from shrinksim.study import measures as m
 from shrinksim.study.summarize import reduce_jobs
@@ -20,9 +20,9 @@ tau^2 = 6 / 24, so B = 5 / 11."""
 
 def measured(root, groups: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
     """The measures of a fit job's tables, through the files and the reduce."""
-    per_fit = reduce_jobs([write_fit_job(root, groups, fits)], p0=0.4)
+    per_fit = reduce_jobs([write_fit_job(root, groups, fits)], BINOMIAL_STUDY)
     tables.to_table(per_fit, tables.PER_FIT)  # fits the declared schema
-    return m.measures(per_fit, p0=0.4, chains=2)
+    return m.measures(per_fit, BINOMIAL_STUDY, chains=2)
 
 
 def test_formulas_on_a_hand_computed_case():

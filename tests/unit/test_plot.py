@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import synthetic_fit_job, write_fit_job
+from conftest import BINOMIAL_STUDY, synthetic_fit_job, write_fit_job
 from shrinksim import tables
 from shrinksim.study import measures, plot
 from shrinksim.study.summarize import example_groups, reduce_jobs
@@ -13,13 +13,13 @@ from shrinksim.study.summarize import example_groups, reduce_jobs
 def _baseline_summary(root) -> plot.Summary:
     """The summary tables of a study of no pooling only (the synthetic fit job)."""
     job = write_fit_job(root, *synthetic_fit_job(prior="none", model="none"))
-    per_fit = reduce_jobs([job], p0=0.4)
+    per_fit = reduce_jobs([job], BINOMIAL_STUDY)
     return plot.Summary(
-        measures=measures.measures(per_fit, p0=0.4, chains=2),
+        measures=measures.measures(per_fit, BINOMIAL_STUDY, chains=2),
         groups=example_groups([job[0]]),
         fits=per_fit,
         draws=tables.DRAWS.empty_table().to_pandas(),
-        p0=0.4,
+        outcome=BINOMIAL_STUDY,
         density_n=35,
     )
 

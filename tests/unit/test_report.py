@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from conftest import synthetic_fit_job, write_fit_job
+from conftest import BINOMIAL_STUDY, synthetic_fit_job, write_fit_job
 from shrinksim.study import measures, report
 from shrinksim.study.summarize import reduce_jobs
 
@@ -27,8 +27,8 @@ def test_software_lists_packages_and_engines():
 
 
 def test_measures_page_shows_value_and_mcse_per_target(tmp_path):
-    per_fit = reduce_jobs([write_fit_job(tmp_path, *synthetic_fit_job())], p0=0.4)
-    page = report.measures_page(measures.measures(per_fit, p0=0.4, chains=2))
+    per_fit = reduce_jobs([write_fit_job(tmp_path, *synthetic_fit_job())], BINOMIAL_STUDY)
+    page = report.measures_page(measures.measures(per_fit, BINOMIAL_STUDY, chains=2))
     for heading in report.TARGETS.values():
         assert f"<h3>{html.escape(heading)}</h3>" in page
     # tau mean 0.55 with MCSE sd(0.4, 0.6, 0.5, 0.7) / 2 = 0.0645, next to the true tau 0.5

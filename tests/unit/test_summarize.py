@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import synthetic_fit_job, write_fit_job
+from conftest import BINOMIAL_STUDY, synthetic_fit_job, write_fit_job
 from shrinksim.shrinkage import FIT_KEY, implied_tau, theory_shrinkage
 from shrinksim.study.summarize import (
     average_ranks,
@@ -66,7 +66,7 @@ def test_shrinkage_recovers_exact_linear_shrinkage():
     parts = [_fit(0, 0.3), _fit(1, 0.5), _fit(2, 0.7)]
     groups = pd.concat([g for g, _ in parts])
     fits = pd.DataFrame([f for _, f in parts])
-    per_fit = shrinkage_per_fit(groups, fits, p0=0.4)
+    per_fit = shrinkage_per_fit(groups, fits, BINOMIAL_STUDY)
     # the control row (an outlier by construction) is excluded, so both measures are exact
     assert per_fit["shrinkage"].to_numpy() == pytest.approx([0.3, 0.5, 0.7], abs=1e-12)
     assert per_fit["shrinkage_ratio"].to_numpy() == pytest.approx([0.3, 0.5, 0.7], abs=1e-12)
@@ -82,9 +82,9 @@ def test_reduce_gives_the_shrinkage_of_the_whole_table_functions(tmp_path):
     """Job by job, the reduce computes exactly (bit for bit) what shrinkage_per_fit computes
     on the whole groups and fits tables (the your-data study uses the latter)."""
     job = write_fit_job(tmp_path, *synthetic_fit_job())
-    streamed = reduce_jobs([job], p0=0.4)
+    streamed = reduce_jobs([job], BINOMIAL_STUDY)
     groups, fits = read_tables([job[0]], GROUPS), read_tables([job[1]], FITS)
-    whole = shrinkage_per_fit(groups, fits, p0=0.4)
+    whole = shrinkage_per_fit(groups, fits, BINOMIAL_STUDY)
     columns = [*FIT_KEY, "status", "tau_mean", "shrinkage", "shrinkage_ratio", "shrinkage_theory"]
     # (integer dtypes differ: the reduce keeps the files' pandas metadata, nullable Int64)
     pd.testing.assert_frame_equal(
@@ -95,7 +95,7 @@ def test_reduce_gives_the_shrinkage_of_the_whole_table_functions(tmp_path):
 
 def test_reduce_does_not_depend_on_batches_job_order_or_workers(tmp_path):
     groups, fits = synthetic_fit_job()
-    whole = reduce_jobs([write_fit_job(tmp_path / "one", groups, fits)], p0=0.4)
+    whole = reduce_jobs([write_fit_job(tmp_path / "one", groups, fits)], BINOMIAL_STUDY)
     jobs = [
         write_fit_job(
             tmp_path / "two",
@@ -106,7 +106,7 @@ def test_reduce_does_not_depend_on_batches_job_order_or_workers(tmp_path):
         for batch, replicates in enumerate(([0, 1, 2], [3, 4]))
     ]
     for order, workers in ((jobs, 1), (jobs[::-1], 1), (jobs, 2)):
-        batched = reduce_jobs(order, p0=0.4, workers=workers)
+        batched = reduce_jobs(order, BINOMIAL_STUDY, workers=workers)
         pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert whole["replicate"].tolist() == [0, 1, 2, 3, 4]
 

@@ -342,7 +342,7 @@ def test_schema_names_the_registrys_families(schema):
 def test_examples_pass_the_config_check(config, schema, family, name, groups):
     with_data = merged(config, {"data": str(EXAMPLES / name), "userdata": {"family": family}})
     with pytest.raises(
-        ConfigError, match=f"userdata.family: '{family}': the workflow fits binomial"
+        ConfigError, match=f"userdata.family: '{family}': your data are fitted as binomial only"
     ):
         settings.check(with_data, schema)  # until the study stages know the family
     check(with_data)

@@ -9,6 +9,7 @@ from snakemake.utils import min_version, validate
 from shrinksim import design, settings
 from shrinksim.engines import resolve_engine
 from shrinksim.sbc import design as sbc_design
+from shrinksim.study.outcome import StudyOutcome
 
 min_version("9.0")
 
@@ -29,6 +30,7 @@ if config.get("data"):
     check_userdata(config)
 
 ENGINE = resolve_engine(config["engine"])
+OUTCOME = StudyOutcome.from_config(config)
 
 
 wildcard_constraints:
@@ -79,13 +81,20 @@ def compiled(program):
 
 
 def model_compiled(wildcards):
-    """The compiled program of model ``wildcards.model``."""
+    """The compiled program of model ``wildcards.model`` (your data: binomial)."""
     return compiled(design.STAN_PROGRAMS[wildcards.model])
 
 
 def grid_compiled():
-    """The compiled programs a study fit job needs: one per model of the grid."""
-    return sorted({compiled(design.STAN_PROGRAMS[m]) for m in config["grid"]["model"]})
+    """The compiled programs a study fit job needs: the family's, one per model of the grid."""
+    programs = {OUTCOME.family.study_program(m) for m in config["grid"]["model"]}
+    return sorted(compiled(program) for program in programs)
+
+
+def stan_includes():
+    """Every Stan file a program may include (prior functions, the gaussian likelihood):
+    a change to one recompiles (PyStan's cache still hits for programs whose code is the same)."""
+    return sorted(f"stan/{path.name}" for path in Path(workflow.basedir, "stan").glob("*.stanfunctions"))
 
 
 def fit_table(table):
@@ -113,20 +122,39 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
+def family_settings():
+    """The outcome family and what it needs besides the grid: only a non-binomial family's
+    keys, so the binomial study's params (and jobs) stay as they were."""
+    if OUTCOME.family.name == "binomial":
+        return {}
+    found = {"family": OUTCOME.family.name}
+    if OUTCOME.family.has_sigma:
+        found["sigma_prior"] = config["sigma_prior"]
+    return found
+
+
 def study_settings():
-    """What the reduces need to list a study's fit jobs."""
+    """What the reduces need to list a study's fit jobs (and the family's theory)."""
     keys = ("grid", "simulation", "replicates", "batch_size")
-    return as_json({key: config[key] for key in keys})
+    return as_json({key: config[key] for key in keys} | family_settings())
+
+
+def outcome_settings():
+    """The family and population of the theory curve and the figures' labels."""
+    return as_json(OUTCOME.settings())
 
 
 def simulate_settings():
-    """What simulated data depend on: the seed and the data settings."""
-    return as_json({"seed": config["seed"], "simulation": config["simulation"]})
+    """What simulated data depend on: the seed, the data settings and the family."""
+    found = {"seed": config["seed"], "simulation": config["simulation"]}
+    return as_json(found | family_settings())
 
 
 def sampling_settings():
-    """The settings every fit depends on: seed, sampler, retries, prior on mu."""
-    return {key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")}
+    """The settings every fit depends on: seed, sampler, retries, priors on mu (and sigma),
+    the family."""
+    keys = ("seed", "sampler", "retry", "intercept_prior")
+    return {key: config[key] for key in keys} | family_settings()
 
 
 def fit_job_settings():

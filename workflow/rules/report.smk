@@ -31,12 +31,12 @@ rule plot:
         mem_mb=2000,
         runtime=10,
     params:
-        p0=config["simulation"]["p0"],
+        outcome=outcome_settings(),
         density_n=config["figures"]["density_n"],
     shell:
         "python -m shrinksim plot --measures {input.measures} --per-fit {input.per_fit}"
         " --example-groups {input.example_groups} --example-draws {input.example_draws}"
-        " --p0 {params.p0} --density-n {params.density_n} --threads {threads}"
+        " --outcome {params.outcome:q} --density-n {params.density_n} --threads {threads}"
         " --out {output} 2> {log}"
 
 

@@ -52,8 +52,8 @@ rule measures:
         mem_mb=2000,
         runtime=10,
     params:
-        p0=config["simulation"]["p0"],
+        outcome=outcome_settings(),
         chains=config["sampler"]["chains"],
     shell:
-        "python -m shrinksim measures --per-fit {input.per_fit} --p0 {params.p0}"
+        "python -m shrinksim measures --per-fit {input.per_fit} --outcome {params.outcome:q}"
         " --chains {params.chains} --out {output.parquet} --csv {output.csv} 2> {log}"

@@ -34,8 +34,9 @@ def cmd_compile(args: argparse.Namespace) -> None:
 def cmd_fit(args: argparse.Namespace) -> None:
     """Every (prior, model) fit of ``settings["fits"]`` on one data cell's batch; one table
     of each kind for all of them."""
-    from shrinksim.design import STAN_PROGRAMS, DataCell, FitCell
+    from shrinksim.design import DataCell, FitCell
     from shrinksim.engines import open_models
+    from shrinksim.fitting import fit_family
     from shrinksim.study.fit import fit_batch
 
     settings = args.settings
@@ -50,7 +51,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
             cell_settings = dict(settings)
             if model == "partial":
                 cell_settings["tau_prior"] = settings["priors"][prior]
-            program = models[STAN_PROGRAMS[model]]
+            program = models[fit_family(settings).study_program(model)]
             done.append(fit_batch(engine, program, cell, data, cell_settings, logger.info))
     for table, schema, out in (
         ("groups", tables.GROUPS, args.groups_out),
@@ -65,6 +66,7 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     """The streaming reduce: every fit job's tables -> per-fit, shrinkage and cell tables,
     and the figures' examples (first batch of every data cell)."""
     from shrinksim import design
+    from shrinksim.study.outcome import StudyOutcome
     from shrinksim.study.summarize import example_groups, reduce_jobs, shrinkage_per_cell
 
     study = args.study
@@ -75,7 +77,7 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     logger.info(f"reducing {len(table['fits'])} fit jobs with {args.threads} workers")
     per_fit = reduce_jobs(
         list(zip(table["groups"], table["fits"], strict=True)),
-        study["simulation"]["p0"],
+        StudyOutcome.from_config(study),
         workers=args.threads,
     )
     shrinkage = tables.to_table(per_fit, tables.SHRINKAGE).to_pandas()
@@ -94,15 +96,17 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 def cmd_measures(args: argparse.Namespace) -> None:
     from shrinksim.study.measures import measures
+    from shrinksim.study.outcome import StudyOutcome
 
     per_fit = tables.read_tables([args.per_fit], tables.PER_FIT)
-    frame = measures(per_fit, args.p0, args.chains)
+    frame = measures(per_fit, StudyOutcome.from_config(args.outcome), args.chains)
     tables.write_table(frame, args.out, tables.MEASURES)
     tables.write_atomic(args.csv, lambda tmp: frame.to_csv(tmp, index=False))
     logger.info(f"{len(frame)} measures of {len(per_fit)} fits")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
+    from shrinksim.study.outcome import StudyOutcome
     from shrinksim.study.plot import Summary, draw
     from shrinksim.study.plot_accuracy import TAU_COLUMNS, TAU_REPLICATES
 
@@ -112,7 +116,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         groups=tables.read_tables([args.example_groups], tables.GROUPS),
         fits=tables.read_tables([args.per_fit], tables.PER_FIT, TAU_COLUMNS, filters=shown),
         draws=tables.read_tables([args.example_draws], tables.DRAWS),
-        p0=args.p0,
+        outcome=StudyOutcome.from_config(args.outcome),
         density_n=args.density_n,
     )
     draw(summary, args.out, workers=args.threads)
@@ -166,7 +170,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--study",
         type=mapping,
         required=True,
-        help="JSON: grid, simulation, replicates, batch_size",
+        help="JSON: family, grid, simulation, replicates, batch_size",
     )
     p.add_argument("--results", required=True, help="the results folder holding the fit tables")
     p.add_argument("--threads", type=int, default=1, help="fit jobs read in parallel")
@@ -176,7 +180,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("measures", help="performance measures per cell, with MCSE")
     p.add_argument("--per-fit", required=True)
-    p.add_argument("--p0", type=float, required=True)
+    p.add_argument("--outcome", type=mapping, required=True, help="JSON: family, simulation")
     p.add_argument("--chains", type=int, required=True, help="chains per fit (low-ESS threshold)")
     p.add_argument("--out", required=True, help="Parquet table")
     p.add_argument("--csv", required=True, help="CSV copy of the table")
@@ -187,7 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-fit", required=True)
     p.add_argument("--example-groups", required=True)
     p.add_argument("--example-draws", required=True)
-    p.add_argument("--p0", type=float, required=True)
+    p.add_argument("--outcome", type=mapping, required=True, help="JSON: family, simulation")
     p.add_argument("--density-n", type=int, required=True, help="n of the densities figure")
     p.add_argument(
         "--out", nargs="+", required=True, help="figure files: the stem names the figure"

@@ -41,12 +41,23 @@ _NAMED: dict[str, str] = {
     "is_control": "True for the control group (simulated: group 0; your data: the group "
     "marked `is_control` or named by `userdata.control`); fitted like every group but left "
     "out of each fit's shrinkage and error measures.",
-    "n": "Outcomes (trials) in the group.",
-    "y": "Successes among the group's `n` outcomes.",
-    "true_p": "True success probability of the group that its `y` was drawn with.",
-    "true_logit": "True log-odds of the group, logit(`true_p`).",
-    "obs_p": "Observed proportion y / n.",
-    "obs_logit": "Observed (empirical) log-odds log((y + 1/2) / (n - y + 1/2)).",
+    "n": "Outcomes in the group (binomial: trials; gaussian: observations); empty for poisson.",
+    "y": "Successes among the group's `n` outcomes (binomial) or events (poisson); empty for "
+    "gaussian.",
+    "exposure": "Exposure of the group (poisson: units of time, size, ... in which its `y` "
+    "events occurred); empty for the other families.",
+    "DATA.mean": "Mean of the group's outcomes (gaussian); empty for the other families.",
+    "DATA.sd": "Standard deviation of the group's outcomes, divisor n - 1 (gaussian; empty "
+    "where n = 1 and for the other families).",
+    "true_p": "True value of the group on the natural scale that its data were drawn with: "
+    "success probability (binomial), rate per unit exposure (poisson) or mean (gaussian).",
+    "true_logit": "True group effect theta on the family's scale: log-odds logit(`true_p`) "
+    "(binomial), log-rate (poisson) or mean (gaussian).",
+    "obs_p": "Observed value on the natural scale: y / n (binomial), y / exposure (poisson) "
+    "or the mean (gaussian).",
+    "obs_logit": "Observed group effect on theta's scale, what shrinkage is measured against: "
+    "empirical log-odds log((y + 1/2) / (n - y + 1/2)) (binomial), log((y + 1/2) / exposure) "
+    "(poisson) or the mean (gaussian).",
     # one fit: outcome, attempts, sampler
     "status": "`ok`, `divergent` (divergent transitions remain in the kept draws after any "
     "retries) or `error` (the sampler raised on every attempt: no estimates, no ranks).",
@@ -70,7 +81,8 @@ _NAMED: dict[str, str] = {
     "seconds (every chain's warmup and draws; no compilation, no summaries).",
     "draw": "Index (from 0) of the kept draw: up to 200 draws evenly spaced over the pooled "
     "chains.",
-    "p": "One posterior draw of the group's success probability expit(theta) (float32).",
+    "p": "One posterior draw of the group's effect on the natural scale (float32): success "
+    "probability expit(theta) (binomial), rate exp(theta) (poisson), mean (gaussian).",
     # shrinkage and the errors of the group estimates (one fit)
     "shrinkage": "Shrinkage factor of the fit: 1 - slope of the least-squares line of the "
     "posterior mean log-odds on `obs_logit` over the treatment groups; 0 = estimates follow the "
@@ -224,12 +236,16 @@ _SUMMARIES = {
 """Suffixes of the posterior summaries (over every chain and draw kept)."""
 
 _QUANTITIES = {
-    "mu": "of mu, the population mean of the group log-odds (complete pooling: every group's "
-    "log-odds); log-odds, empty for no pooling",
-    "tau": "of tau, the sd of the group log-odds around mu; log-odds, partial pooling only",
-    "theta": "of the group's log-odds theta (mu + tau z under partial pooling, the group's own "
-    "under no pooling, mu under complete pooling); log-odds",
-    "p": "of the group's success probability p = expit(theta); probability, 0 to 1",
+    "mu": "of mu, the population mean of the group effects theta (complete pooling: every "
+    "group's theta); theta's scale (log-odds, log-rate or outcome units), empty for no pooling",
+    "tau": "of tau, the sd of the group effects theta around mu; theta's scale, partial "
+    "pooling only",
+    "sigma": "of sigma, the within-group sd of the outcomes (gaussian family only); outcome units",
+    "theta": "of the group's effect theta (mu + tau z under partial pooling, the group's own "
+    "under no pooling, mu under complete pooling); theta's scale: log-odds (binomial), "
+    "log-rate (poisson), outcome units (gaussian)",
+    "p": "of the group's effect on the natural scale: success probability expit(theta) "
+    "(binomial), rate exp(theta) (poisson), theta itself (gaussian)",
 }
 """Prefixes of the posterior summaries: the quantity."""
 
@@ -242,9 +258,10 @@ _EXTREMES = {
 """The diagnostics that are extremes over several quantities."""
 
 _OVER = {
-    "": "over mu and tau (those the model has) and every group's log-odds theta",
-    "hyper": "over the hyperparameters mu and tau, those the model has (empty for no pooling)",
-    "groups": "over the group log-odds theta, the control group's included",
+    "": "over mu, tau and sigma (those the model has) and every group's effect theta",
+    "hyper": "over the hyperparameters mu, tau and sigma, those the model has (empty for no "
+    "pooling of binomial and poisson data)",
+    "groups": "over the group effects theta, the control group's included",
 }
 """What the extremes are taken over: the part of a name between quantity and extreme."""
 

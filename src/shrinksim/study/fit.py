@@ -17,7 +17,7 @@ import pandas as pd
 from shrinksim import tables
 from shrinksim.design import FitCell, seed_sequence
 from shrinksim.engines import CompiledModel, Draws, Engine
-from shrinksim.fitting import expit, fit_replicate
+from shrinksim.fitting import fit_family, fit_replicate
 from shrinksim.log import logger
 
 DRAW_GROUPS = 12
@@ -36,9 +36,15 @@ class FitBatch(NamedTuple):
 
 
 def thinned_draws(
-    theta: np.ndarray, groups: pd.DataFrame, seed: int, cell: FitCell, replicate: int
+    theta: np.ndarray,
+    groups: pd.DataFrame,
+    seed: int,
+    cell: FitCell,
+    replicate: int,
+    natural: Callable[[np.ndarray], np.ndarray],
 ) -> pd.DataFrame:
-    """Draws of p for :data:`DRAW_GROUPS` random treatment groups, thinned to
+    """Draws of ``natural(theta)`` (p for binomial) for :data:`DRAW_GROUPS` random treatment
+    groups, thinned to
     :data:`DRAWS_KEPT` evenly spaced draws of the pooled chains; long format.
 
     The groups depend on the data cell and replicate only, so every prior shows the same ones.
@@ -48,7 +54,7 @@ def thinned_draws(
     chosen = np.sort(rng.choice(treatment, min(DRAW_GROUPS, treatment.size), replace=False))
     pooled = theta.reshape(-1, theta.shape[-1])
     rows = np.unique(np.linspace(0, len(pooled) - 1, min(DRAWS_KEPT, len(pooled))).round())
-    p = expit(pooled[rows.astype(int)][:, chosen]).astype(np.float32)
+    p = natural(pooled[rows.astype(int)][:, chosen]).astype(np.float32)
     return pd.DataFrame(
         {
             "replicate": replicate,
@@ -81,6 +87,7 @@ def fit_batch(
         "prior": cell.prior,
         "model": cell.model,
     }
+    natural = fit_family(settings).natural
     summaries, rows, kept = [], [], []
     replicates = sorted(data["replicate"].unique())
     for i, replicate in enumerate(replicates, start=1):
@@ -91,7 +98,7 @@ def fit_batch(
         def keep_thinned(
             _: Draws, theta: np.ndarray, groups: pd.DataFrame = groups, rep: int = int(replicate)
         ) -> None:
-            kept.append(thinned_draws(theta, groups, int(settings["seed"]), cell, rep))
+            kept.append(thinned_draws(theta, groups, int(settings["seed"]), cell, rep, natural))
 
         summary, row = fit_replicate(
             engine,

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from shrinksim.shrinkage import CELL, implied_tau
+from shrinksim.shrinkage import CELL
+from shrinksim.study.outcome import StudyOutcome
 
 LEVELS = {0.5: ("q25", "q75"), 0.9: ("q05", "q95"), 0.95: ("q025", "q975")}
 """Central posterior interval levels and the quantile columns that bound them."""
@@ -48,7 +49,8 @@ EBFMI_MIN = 0.3
 the threshold of Stan and ArviZ)."""
 
 HYPERPARAMETERS_PER_MODEL = {"partial": 2, "complete": 1, "none": 0}
-"""Hyperparameters judged apart from the group effects, per model (mu and tau; mu)."""
+"""Hyperparameters judged apart from the group effects, per model (mu and tau; mu); the
+gaussian family's programs have one more, sigma."""
 
 FLAGS = {
     "divergent": "divergent transitions after the retries",
@@ -83,13 +85,14 @@ def rhat_threshold(quantities: int, chains: int) -> float:
     return float(np.sqrt(1 + q / (df * RHAT_ESS_PER_CHAIN / 2)))
 
 
-def thresholds(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
+def thresholds(fits: pd.DataFrame, chains: int, sigma: bool = False) -> pd.DataFrame:
     """The threshold of every rule of :data:`FLAGS` per fit (NaN where a rule has none).
 
     The R-hat thresholds depend on the quantities monitored: the model's hyperparameters
     (:data:`HYPERPARAMETERS_PER_MODEL`) and ``groups`` + 1 group effects (the treatment
-    groups and at most one control group: maybe one more than there are, conservative)."""
-    hyper = fits["model"].map(HYPERPARAMETERS_PER_MODEL).fillna(0).astype(int)
+    groups and at most one control group: maybe one more than there are, conservative);
+    ``sigma``: the programs also estimate a within-group sd."""
+    hyper = fits["model"].map(HYPERPARAMETERS_PER_MODEL).fillna(0).astype(int) + int(sigma)
     groups = fits["groups"].to_numpy(int) + 1
     return pd.DataFrame(
         {
@@ -173,14 +176,14 @@ def proportion(hits: ArrayLike) -> Estimate:
     return Estimate(p, float(np.sqrt(p * (1 - p) / h.size)))
 
 
-def problems(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
+def problems(fits: pd.DataFrame, chains: int, sigma: bool = False) -> pd.DataFrame:
     """Boolean diagnostic flags per fit (per-fit rows, schema PER_FIT; ``chains`` sampled):
     the rules of :data:`FLAGS` with the :func:`thresholds`, and ``any`` of them.
 
     Missing values never flag. Per-fit rows written before the hyperparameters and the group
     effects were judged apart (no ``rhat_groups_max``) compare ``rhat_max`` (over every
     quantity) with the group effects' threshold."""
-    level = thresholds(fits, chains)
+    level = thresholds(fits, chains, sigma)
 
     def column(name: str) -> np.ndarray:
         if name not in fits:
@@ -204,9 +207,11 @@ def problems(fits: pd.DataFrame, chains: int) -> pd.DataFrame:
     return flags.assign(any=flags.any(axis=1))
 
 
-def cell_measures(fits: pd.DataFrame, true_tau: float, chains: int) -> list[dict[str, Any]]:
+def cell_measures(
+    fits: pd.DataFrame, true_tau: float, chains: int, sigma: bool = False
+) -> list[dict[str, Any]]:
     """Every measure of one fit cell, from its per-fit rows (schema PER_FIT, by replicate),
-    as tidy rows."""
+    as tidy rows (``sigma``: the programs estimate a within-group sd, :func:`thresholds`)."""
     rows: list[dict[str, Any]] = []
 
     def add(
@@ -247,21 +252,23 @@ def cell_measures(fits: pd.DataFrame, true_tau: float, chains: int) -> list[dict
         values = fits[column].dropna()
         add("shrinkage", measure, mean(values), len(values), ref=theory)
 
-    flags = problems(fits, chains)
-    level = thresholds(fits, chains).iloc[0]
+    flags = problems(fits, chains, sigma)
+    level = thresholds(fits, chains, sigma).iloc[0]
     for name in flags.columns:
         add("diagnostics", name, proportion(flags[name]), len(flags), level[name], 0.0)
     return rows
 
 
-def measures(per_fit: pd.DataFrame, p0: float, chains: int) -> pd.DataFrame:
+def measures(per_fit: pd.DataFrame, outcome: StudyOutcome, chains: int) -> pd.DataFrame:
     """The tidy measures table of the study (schema :data:`shrinksim.tables.MEASURES`) from
     its per-fit table (schema PER_FIT)."""
     out = []
+    sigma = outcome.family.has_sigma
     for key, cell in per_fit.groupby(CELL, sort=True):
         where = dict(zip(CELL, key, strict=True))
-        true_tau = float(implied_tau(where["spread_axis"], where["spread"], p0))
+        true_tau = float(outcome.implied_tau(where["spread_axis"], where["spread"]))
         out.extend(
-            where | {"true_tau": true_tau} | row for row in cell_measures(cell, true_tau, chains)
+            where | {"true_tau": true_tau} | row
+            for row in cell_measures(cell, true_tau, chains, sigma)
         )
     return pd.DataFrame(out)

@@ -29,7 +29,7 @@ from shrinksim.figures import (
     save,
     with_fit_labels,
 )
-from shrinksim.shrinkage import implied_tau, theory_shrinkage
+from shrinksim.study.outcome import StudyOutcome
 from shrinksim.study.plot_accuracy import (
     coverage_vs_n,
     diagnostics_overview,
@@ -46,12 +46,12 @@ class Summary:
     groups: pd.DataFrame  # every group of the first replicate of each data cell's first batch
     fits: pd.DataFrame  # one row per fit (schema PER_FIT)
     draws: pd.DataFrame  # thinned draws of the first batch of each data cell
-    p0: float
+    outcome: StudyOutcome
     density_n: int
 
 
-def _spread_title(axis: str, spread: float, p0: float) -> str:
-    tau = implied_tau(axis, spread, p0)
+def _spread_title(axis: str, spread: float, outcome: StudyOutcome) -> str:
+    tau = outcome.implied_tau(axis, spread)
     return f"true {axis} = {spread:g}" + ("" if axis == "tau" else f" (tau ~ {tau:.2f})")
 
 
@@ -59,10 +59,10 @@ def _spreads(frame: pd.DataFrame) -> list[tuple[str, float]]:
     return sorted(frame[["spread_axis", "spread"]].drop_duplicates().itertuples(index=False))
 
 
-def shrinkage_vs_n(measures: pd.DataFrame, p0: float) -> plt.Figure:
+def shrinkage_vs_n(measures: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
     """Both shrinkage measures of partial pooling against n (log axis): 1 - slope with a band
     of +- 1.96 MCSE (solid) and the median ratio (dotted), one colour per prior, one panel
-    per true spread, and the normal-approximation curve (dashed)."""
+    per true spread, and the family's theory curve (dashed)."""
     cells = measures[(measures["target"] == "shrinkage") & (measures["model"] == "partial")]
     if cells.empty:
         return placeholder(NO_PARTIAL)
@@ -90,20 +90,23 @@ def shrinkage_vs_n(measures: pd.DataFrame, p0: float) -> plt.Figure:
                 color=palette[label],
                 label=f"{label}: median ratio",
             )
-        tau = implied_tau(axis, spread, p0)
-        ax.plot(n_dense, theory_shrinkage(n_dense, tau, p0), "k--", label="normal approximation")
-        log_n_axis(ax, cells["n_per_group"])
-        ax.set_title(_spread_title(axis, spread, p0))
+        tau = outcome.implied_tau(axis, spread)
+        theory = outcome.labels["theory"]
+        ax.plot(n_dense, outcome.theory(n_dense, tau), "k--", label=theory)
+        log_n_axis(ax, cells["n_per_group"], outcome.labels["n_axis"])
+        ax.set_title(_spread_title(axis, spread, outcome))
         ax.set_ylim(-0.05, 1.05)
     axes[0][0].set_ylabel("shrinkage factor (0 = none, 1 = complete pooling)")
     axes[0][-1].legend(fontsize=7, loc="lower left")
-    fig.suptitle("How much partial pooling shrinks group estimates", y=1.02)
+    family = "" if outcome.family.name == "binomial" else f" ({outcome.family.name} data)"
+    fig.suptitle(f"How much partial pooling shrinks group estimates{family}", y=1.02)
     return fig
 
 
-def estimate_vs_observed(groups: pd.DataFrame) -> plt.Figure:
-    """Posterior median probability against observed proportion, one facet per n
-    (partial pooling, first replicate and first spread), with the identity line."""
+def estimate_vs_observed(groups: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
+    """Posterior median against observed value on the natural scale (binomial: probability
+    against proportion), one facet per n (partial pooling, first replicate and first
+    spread), with the identity line."""
     part = groups[(groups["model"] == "partial") & ~groups["is_control"]]
     if part.empty:
         part = groups[~groups["is_control"]]
@@ -130,7 +133,8 @@ def estimate_vs_observed(groups: pd.DataFrame) -> plt.Figure:
         ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8)
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-    grid.set_axis_labels("observed proportion y / n", "posterior median of p")
+    words = outcome.labels
+    grid.set_axis_labels(words["observed"], words["estimate"])
     grid.set_titles("n = {col_name}")
     spread = part[["spread_axis", "spread"]].iloc[0] if len(part) else None
     subtitle = (
@@ -138,14 +142,16 @@ def estimate_vs_observed(groups: pd.DataFrame) -> plt.Figure:
         if spread is not None
         else ""
     )
-    grid.figure.suptitle(f"Estimates against observed proportions{subtitle}", y=1.02)
+    grid.figure.suptitle(f"Estimates against observed {words['compared']}{subtitle}", y=1.02)
     return grid.figure
 
 
-def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> plt.Figure:
-    """Posterior densities of p for the kept groups (one panel each, one line per prior) of
-    the grid's n nearest ``n``, smallest true spread, first replicate; the observed
-    proportion y / n (solid) and the true p (dotted) marked."""
+def posterior_densities(
+    draws: pd.DataFrame, groups: pd.DataFrame, n: int, outcome: StudyOutcome
+) -> plt.Figure:
+    """Posterior densities of p (natural scale) for the kept groups (one panel each, one line
+    per prior) of the grid's n nearest ``n``, smallest true spread, first replicate; the
+    observed value (binomial: y / n, solid) and the true value (dotted) marked."""
     if draws.empty:
         return placeholder(NO_PARTIAL)
     chosen_n = min(draws["n_per_group"].unique(), key=lambda v: (abs(v - n), v))
@@ -153,7 +159,8 @@ def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> pl
     cell = cell[cell["spread"] == cell["spread"].min()]
     cell = cell[cell["replicate"] == cell["replicate"].min()]
     key = ["n_per_group", "spread_axis", "spread", "replicate", "group"]
-    data = groups[(groups["model"] == "partial")][[*key, "n", "y", "obs_p", "true_p"]]
+    own = list(outcome.family.columns)
+    data = groups[(groups["model"] == "partial")][[*key, *own, "obs_p", "true_p"]]
     data = data.drop_duplicates(key).merge(cell[key].drop_duplicates(), on=key)
     palette = fit_palette(fit_label("partial", p) for p in cell["prior"].unique())
     ids = sorted(cell["group"].unique())
@@ -166,10 +173,11 @@ def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> pl
             label = fit_label("partial", prior)
             sns.kdeplot(x=one["p"], ax=ax, color=palette[label], label=label, cut=0)
         obs = data[data["group"] == gid].iloc[0]
-        ax.axvline(obs["obs_p"], color="black", linewidth=1.2, label="observed y / n")
-        ax.axvline(obs["true_p"], color="grey", linestyle=":", label="true p")
-        ax.set_title(f"group {gid}: y / n = {obs['y']} / {obs['n']}", fontsize=9)
-        ax.set_xlabel("probability p (posterior draws)")
+        words = outcome.labels
+        ax.axvline(obs["obs_p"], color="black", linewidth=1.2, label=words["observed_line"])
+        ax.axvline(obs["true_p"], color="grey", linestyle=":", label=words["true_line"])
+        ax.set_title(f"group {gid}: {outcome.group_title(obs)}", fontsize=9)
+        ax.set_xlabel(f"{words['natural']} (posterior draws)")
         ax.set_ylabel("density")
     for ax in axes[len(ids) :]:
         ax.set_visible(False)
@@ -177,7 +185,7 @@ def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> pl
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.04))
     axis, spread = cell["spread_axis"].iloc[0], cell["spread"].iloc[0]
     fig.suptitle(
-        f"Posterior of p for {len(ids)} random groups, n = {chosen_n}, {axis} = {spread:g}, "
+        f"Posterior of {outcome.labels['natural']} for {len(ids)} random groups, n = {chosen_n}, {axis} = {spread:g}, "
         f"replicate {cell['replicate'].iloc[0]} (partial pooling)"
     )
     fig.tight_layout()
@@ -185,12 +193,12 @@ def posterior_densities(draws: pd.DataFrame, groups: pd.DataFrame, n: int) -> pl
 
 
 FIGURES: dict[str, Callable[[Summary], plt.Figure]] = {
-    "shrinkage_vs_n": lambda s: shrinkage_vs_n(s.measures, s.p0),
-    "estimate_vs_observed": lambda s: estimate_vs_observed(s.groups),
-    "posterior_densities": lambda s: posterior_densities(s.draws, s.groups, s.density_n),
-    "tau_posterior": lambda s: tau_posterior(s.fits, s.p0),
-    "rmse_vs_n": lambda s: rmse_vs_n(s.measures),
-    "coverage_vs_n": lambda s: coverage_vs_n(s.measures),
+    "shrinkage_vs_n": lambda s: shrinkage_vs_n(s.measures, s.outcome),
+    "estimate_vs_observed": lambda s: estimate_vs_observed(s.groups, s.outcome),
+    "posterior_densities": lambda s: posterior_densities(s.draws, s.groups, s.density_n, s.outcome),
+    "tau_posterior": lambda s: tau_posterior(s.fits, s.outcome),
+    "rmse_vs_n": lambda s: rmse_vs_n(s.measures, s.outcome),
+    "coverage_vs_n": lambda s: coverage_vs_n(s.measures, s.outcome),
     "diagnostics": lambda s: diagnostics_overview(s.measures),
 }
 """Figure name (file stem) -> drawing function."""

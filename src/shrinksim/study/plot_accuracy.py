@@ -13,15 +13,15 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 
 from shrinksim.figures import (
-    N_LABEL,
     NO_PARTIAL,
     fit_palette,
     log_n_axis,
     placeholder,
     with_fit_labels,
 )
-from shrinksim.shrinkage import CELL, implied_tau
+from shrinksim.shrinkage import CELL
 from shrinksim.study.measures import FLAGS
+from shrinksim.study.outcome import StudyOutcome
 
 LINESTYLES = ("-", "--", ":", "-.")
 """Line style per true spread."""
@@ -49,7 +49,7 @@ TAU_COLUMNS = [
 """The per-fit columns the tau figure reads."""
 
 
-def tau_posterior(fits: pd.DataFrame, p0: float) -> plt.Figure:
+def tau_posterior(fits: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
     """Posterior mean of tau (point) with its 50 % (thick) and 95 % (thin) intervals for the
     first :data:`TAU_REPLICATES` partial-pooling fits of each cell, against the true tau
     (black bar), one panel per n, colour = prior."""
@@ -59,7 +59,7 @@ def tau_posterior(fits: pd.DataFrame, p0: float) -> plt.Figure:
         return placeholder(NO_PARTIAL)
     part = part.assign(
         true_tau=[
-            float(implied_tau(a, s, p0))
+            float(outcome.implied_tau(a, s))
             for a, s in zip(part["spread_axis"], part["spread"], strict=True)
         ]
     )
@@ -87,8 +87,8 @@ def tau_posterior(fits: pd.DataFrame, p0: float) -> plt.Figure:
         ax.set_xticks(range(len(truths)), [f"{t:.3g}" for t in truths])
         ax.set_xlim(-0.5, len(truths) - 0.5)
         ax.set_title(f"n = {n}")
-        ax.set_xlabel("true tau (log-odds sd)")
-        ax.set_ylabel("posterior of tau (log-odds sd)")
+        ax.set_xlabel(f"true tau ({outcome.family.scale} sd)")
+        ax.set_ylabel(f"posterior of tau ({outcome.family.scale} sd)")
     for ax in axes[len(ns) :]:
         ax.set_visible(False)
     handles = [Line2D([], [], color=c, marker="o", label=label) for label, c in palette.items()]
@@ -132,7 +132,7 @@ def _legend_handles(palette: dict, styles: dict, axis: str) -> list[Line2D]:
     return handles
 
 
-def rmse_vs_n(measures: pd.DataFrame) -> plt.Figure:
+def rmse_vs_n(measures: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
     """RMSE of the group log-odds estimates against n for partial, no and complete pooling,
     with +- 1.96 MCSE bars; line style = true spread."""
     rmse = _select(measures, "groups", "rmse")
@@ -140,16 +140,16 @@ def rmse_vs_n(measures: pd.DataFrame) -> plt.Figure:
     styles = dict(zip(sorted(rmse["spread"].unique()), LINESTYLES, strict=False))
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     _lines_vs_n(ax, rmse, palette, styles)
-    log_n_axis(ax, rmse["n_per_group"])
-    ax.set_ylabel("RMSE of group estimates (log-odds)")
+    log_n_axis(ax, rmse["n_per_group"], outcome.labels["n_axis"])
+    ax.set_ylabel(f"RMSE of group estimates ({outcome.family.scale})")
     ax.set_ylim(bottom=0)
     axis = rmse["spread_axis"].iloc[0]
     ax.legend(handles=_legend_handles(palette, styles, axis), fontsize=8)
-    ax.set_title("Error of the group estimates against the true log-odds")
+    ax.set_title(f"Error of the group estimates against the true {outcome.family.scale}")
     return fig
 
 
-def coverage_vs_n(measures: pd.DataFrame) -> plt.Figure:
+def coverage_vs_n(measures: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
     """Coverage of the 50, 90 and 95 % intervals (columns) for tau and the group effects
     (rows) against n, with +- 1.96 MCSE bars and the nominal level (dashed)."""
     cov = _select(measures, "tau", "coverage")
@@ -165,16 +165,16 @@ def coverage_vs_n(measures: pd.DataFrame) -> plt.Figure:
         squeeze=False,
         sharex=True,
     )
-    names = {"tau": "tau", "groups": "group log-odds"}
+    names = {"tau": "tau", "groups": f"group {outcome.family.scale}"}
     for i, target in enumerate(targets):
         for ax, level in zip(axes[i], levels, strict=True):
             panel = cov[(cov["target"] == target) & (cov["level"] == level)]
             _lines_vs_n(ax, panel, palette, styles)
             ax.axhline(level, color="black", linestyle="--", linewidth=1)
-            log_n_axis(ax, cov["n_per_group"])
+            log_n_axis(ax, cov["n_per_group"], outcome.labels["n_axis"])
             ax.set_ylim(-0.03, 1.03)
             ax.set_title(f"{names[target]}: {level:.0%} intervals", fontsize=10)
-            ax.set_xlabel(N_LABEL if i == len(targets) - 1 else "")
+            ax.set_xlabel(outcome.labels["n_axis"] if i == len(targets) - 1 else "")
         unit = "fits" if target == "tau" else "groups"
         axes[i][0].set_ylabel(f"coverage (share of {unit})")
     handles = _legend_handles(palette, styles, cov["spread_axis"].iloc[0])

@@ -1,9 +1,18 @@
-"""Simulate the grid study's binomial group data: the forum scenario, generalised.
+"""Simulate the grid study's group data: the forum scenario, generalised to every family.
 
 Group 0 is the control group (when ``simulation.control.n > 0``); groups 1..G are treatments with
-n_g = max(1, floor(Normal(n, n_sd))) outcomes and y_g ~ Binomial(n_g, p_g), where either
-logit p_g = logit(p0) + tau z_g (``logit_normal``) or p_g ~ Normal(p0, p_sd) kept inside
-(0, 1) by redrawing (``probability_normal``, the forum's generator).
+n_g = max(1, floor(Normal(n, n_sd))) outcomes (poisson: units of exposure E_g) and, by
+``family`` (:class:`shrinksim.study.outcome.StudyOutcome`):
+
+* binomial: y_g ~ Binomial(n_g, p_g), where either logit p_g = logit(p0) + tau z_g
+  (``logit_normal``) or p_g ~ Normal(p0, p_sd) kept inside (0, 1) by redrawing
+  (``probability_normal``, the forum's generator); the control group has p = control.p;
+* poisson: y_g ~ Poisson(E_g exp(theta_g)), theta_g = log(rate) + tau z_g;
+* gaussian: y_gi ~ Normal(theta_g, sigma), i = 1..n_g, theta_g = mean + tau z_g, kept as the
+  group's n, mean and sd (divisor n - 1).
+
+The control group of poisson and gaussian data has the population's theta (log(rate), mean).
+``true_logit`` holds theta_g on the family's scale, ``true_p`` it on the natural scale.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from shrinksim.design import DataCell, n_sd, seed_sequence
+from shrinksim.study.outcome import StudyOutcome
+from shrinksim.tables import DATA
 
 
 def group_sizes(rng: np.random.Generator, mean: float, sd: float, groups: int) -> np.ndarray:
@@ -29,11 +40,54 @@ def simulate(config: Mapping[str, Any], cell: DataCell, replicate: int) -> pd.Da
     rng = np.random.default_rng(seed_sequence(int(config["seed"]), cell.key, replicate))
     n = group_sizes(rng, cell.n, n_sd(config, cell.n), cell.groups)
     control = data["control"]
-    frame = simulate_groups(
-        rng, n, cell.spread_axis, cell.spread, data["p0"], control["n"], control["p"]
+    outcome = StudyOutcome.from_config(config)
+    if outcome.family.name == "binomial":
+        frame = simulate_groups(
+            rng, n, cell.spread_axis, cell.spread, data["p0"], control["n"], control["p"]
+        )
+    else:
+        frame = simulate_family_groups(rng, outcome, n, cell.spread, control["n"])
+    return data_set(frame, replicate)
+
+
+def data_set(groups: pd.DataFrame, replicate: int) -> pd.DataFrame:
+    """Simulated ``groups`` as rows of a DATA table: the replicate first, and the columns of
+    the other families empty."""
+    return groups.assign(replicate=replicate).reindex(columns=DATA.names)
+
+
+def simulate_family_groups(
+    rng: np.random.Generator,
+    outcome: StudyOutcome,
+    sizes: np.ndarray,
+    tau: float,
+    control_n: int = 0,
+) -> pd.DataFrame:
+    """Poisson or gaussian groups of the given ``sizes`` (outcomes, or units of exposure) with
+    theta_g = mu + tau z_g, and a control group 0 of ``control_n`` with theta = mu when
+    ``control_n > 0``."""
+    mu = outcome.mu
+    theta = mu + tau * rng.standard_normal(len(sizes))
+    sizes = np.asarray(sizes, dtype=int)
+    is_control = np.zeros(len(sizes), dtype=bool)
+    if control_n > 0:
+        theta, sizes = np.append(mu, theta), np.append(control_n, sizes)
+        is_control = np.append(True, is_control)
+    frame = pd.DataFrame(
+        {
+            "group": np.arange(len(sizes)) + (0 if control_n > 0 else 1),
+            "is_control": is_control,
+            "true_p": outcome.family.natural(theta),
+            "true_logit": theta,
+        }
     )
-    frame.insert(0, "replicate", replicate)
-    return frame
+    if outcome.family.name == "poisson":
+        exposure = sizes.astype(float)
+        return frame.assign(y=rng.poisson(exposure * np.exp(theta)), exposure=exposure)
+    values = rng.normal(np.repeat(theta, sizes), outcome.sigma)
+    which = np.repeat(np.arange(len(sizes)), sizes)
+    stats = pd.DataFrame({"g": which, "v": values}).groupby("g")["v"].agg(["mean", "std"])
+    return frame.assign(n=sizes, mean=stats["mean"].to_numpy(), sd=stats["std"].to_numpy())
 
 
 def simulate_groups(
@@ -95,9 +149,7 @@ def simulate_sizes(
     """One ``logit_normal`` data set with exactly the given treatment-group ``sizes`` (and an
     optional control group), seeded by (``key``, replicate) like every other data set."""
     rng = np.random.default_rng(seed_sequence(int(seed), key, replicate))
-    frame = simulate_groups(rng, sizes, "tau", tau, p0, control_n, control_p)
-    frame.insert(0, "replicate", replicate)
-    return frame
+    return data_set(simulate_groups(rng, sizes, "tau", tau, p0, control_n, control_p), replicate)
 
 
 def simulate_batch(

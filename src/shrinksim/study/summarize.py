@@ -20,29 +20,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shrinksim import tables
-from shrinksim.shrinkage import (
-    CELL,
-    FIT_KEY,
-    fit_shrinkage,
-    implied_tau,
-    shrinkage_values,
-    theory_shrinkage,
-)
+from shrinksim.families import OutcomeFamily
+from shrinksim.shrinkage import CELL, FIT_KEY, fit_shrinkage, pooled_logit, shrinkage_values
 from shrinksim.study.measures import LEVELS
+from shrinksim.study.outcome import StudyOutcome
 
 _BOUNDS = sorted({q for bounds in LEVELS.values() for q in bounds})
 
 GROUP_COLUMNS = [
     *FIT_KEY,
     "is_control",
-    "n",
-    "y",
     "true_logit",
     "obs_logit",
     "theta_mean",
     *(f"theta_{q}" for q in _BOUNDS),
 ]
-"""Columns of a job's groups table that the reduce reads."""
+"""Columns of a job's groups table that the reduce reads, besides the family's own
+(:func:`group_columns`)."""
+
+
+def group_columns(family: OutcomeFamily) -> list[str]:
+    """:data:`GROUP_COLUMNS` and the family's data columns (no pooling's pooled estimate)."""
+    return [*GROUP_COLUMNS, *family.columns]
+
 
 FIT_COLUMNS = [name for name in tables.PER_FIT.names if name in tables.FITS.names] + ["mu_mean"]
 """Columns of a job's fits table that the reduce reads: those the per-fit table keeps, and mu."""
@@ -53,17 +53,21 @@ ERRORS = ["squared_error", "absolute_error", "rank_correlation"] + [
 """Per-fit errors of the group estimates (log-odds scale, treatment groups only)."""
 
 
-def shrinkage_per_fit(groups: pd.DataFrame, fits: pd.DataFrame, p0: float) -> pd.DataFrame:
+def shrinkage_per_fit(
+    groups: pd.DataFrame, fits: pd.DataFrame, outcome: StudyOutcome
+) -> pd.DataFrame:
     """One row per fit with both shrinkage measures and the theory value."""
     with_mu = groups.merge(fits[[*FIT_KEY, "mu_mean"]], on=FIT_KEY, how="left")
     measured = (
         with_mu.groupby(FIT_KEY, sort=True)[with_mu.columns.drop(FIT_KEY)]
-        .apply(fit_shrinkage)
+        .apply(fit_shrinkage, family=outcome.family)
         .reset_index()
     )
     out = fits[[*FIT_KEY, "status", "tau_mean"]].merge(measured, on=FIT_KEY, how="left")
-    tau = [implied_tau(a, s, p0) for a, s in zip(out["spread_axis"], out["spread"], strict=True)]
-    out["shrinkage_theory"] = theory_shrinkage(out["n_per_group"], tau, p0)
+    tau = [
+        outcome.implied_tau(a, s) for a, s in zip(out["spread_axis"], out["spread"], strict=True)
+    ]
+    out["shrinkage_theory"] = outcome.theory(out["n_per_group"], tau)
     return out.sort_values(FIT_KEY, ignore_index=True)
 
 
@@ -138,13 +142,14 @@ def _read_fits(path: str) -> pd.DataFrame:
     return table.select(FIT_COLUMNS).to_pandas()
 
 
-def reduce_job(groups_path: str, fits_path: str) -> pd.DataFrame:
+def reduce_job(groups_path: str, fits_path: str, family: OutcomeFamily) -> pd.DataFrame:
     """One row per fit of one fit job: its fit row (:data:`FIT_COLUMNS` but ``mu_mean``),
     ``shrinkage``, ``shrinkage_ratio`` and :data:`ERRORS` (NaN for a fit without estimates)."""
-    groups = pq.read_table(groups_path, columns=GROUP_COLUMNS).to_pandas()
+    columns = group_columns(family)
+    groups = pq.read_table(groups_path, columns=columns).to_pandas()
     fits = _read_fits(fits_path)
     rows_of = groups.groupby(FIT_KEY, sort=False).indices if len(groups) else {}
-    column = {name: groups[name].to_numpy() for name in GROUP_COLUMNS[len(FIT_KEY) :]}
+    column = {name: groups[name].to_numpy() for name in columns[len(FIT_KEY) :]}
     bounds = [f"theta_{q}" for q in _BOUNDS]
     values = []
     for key, mu_mean in zip(
@@ -156,7 +161,10 @@ def reduce_job(groups_path: str, fits_path: str) -> pd.DataFrame:
             continue
         fit = {name: array[rows] for name, array in column.items()}
         shrinkage = shrinkage_values(
-            fit["is_control"], fit["obs_logit"], fit["theta_mean"], fit["y"], fit["n"], mu_mean
+            fit["is_control"],
+            fit["obs_logit"],
+            fit["theta_mean"],
+            pooled_logit(fit, mu_mean, family),
         )
         treat = ~fit["is_control"]
         errors = group_errors(
@@ -169,14 +177,17 @@ def reduce_job(groups_path: str, fits_path: str) -> pd.DataFrame:
     return pd.concat([fits.drop(columns="mu_mean"), measured], axis=1)
 
 
-def _reduce_job(paths: tuple[str, str]) -> pd.DataFrame:
-    return reduce_job(*paths)
+def _reduce_job(job: tuple[str, str, OutcomeFamily]) -> pd.DataFrame:
+    return reduce_job(*job)
 
 
-def reduce_jobs(jobs: Sequence[tuple[str, str]], p0: float, workers: int = 1) -> pd.DataFrame:
+def reduce_jobs(
+    jobs: Sequence[tuple[str, str]], outcome: StudyOutcome, workers: int = 1
+) -> pd.DataFrame:
     """The per-fit table (schema PER_FIT) of every job's (groups, fits) files, sorted by fit;
     jobs are read by ``workers`` processes."""
-    jobs = [(str(groups), str(fits)) for groups, fits in jobs]
+    family = outcome.family
+    jobs = [(str(groups), str(fits), family) for groups, fits in jobs]
     if workers > 1 and len(jobs) > 1:
         chunk = max(1, len(jobs) // (16 * workers))
         with concurrent.futures.ProcessPoolExecutor(workers) as pool:
@@ -185,8 +196,8 @@ def reduce_jobs(jobs: Sequence[tuple[str, str]], p0: float, workers: int = 1) ->
         parts = [_reduce_job(job) for job in jobs]
     per_fit = pd.concat(parts, ignore_index=True).sort_values(FIT_KEY, ignore_index=True)
     spread = per_fit["spread"].to_numpy(float)
-    tau = np.where(per_fit["spread_axis"] == "tau", spread, implied_tau("p_sd", spread, p0))
-    return per_fit.assign(shrinkage_theory=theory_shrinkage(per_fit["n_per_group"], tau, p0))
+    tau = np.where(per_fit["spread_axis"] == "tau", spread, outcome.implied_tau("p_sd", spread))
+    return per_fit.assign(shrinkage_theory=outcome.theory(per_fit["n_per_group"], tau))
 
 
 def example_groups(paths: Sequence[str]) -> pd.DataFrame:
