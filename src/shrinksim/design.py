@@ -250,7 +250,7 @@ USERDATA_FIGURE = "userdata/figures/{name}"
 
 WILDCARDS = {
     "datacell": r"n_per_group=\d+/groups=\d+/(tau|p_sd)=[^/]+",
-    "sbccell": r"n_per_group=\d+/groups=\d+/prior=[^/]+",
+    "sbccell": r"(family=[a-z_]+/)?n_per_group=\d+/groups=\d+/prior=[^/]+",
     "batch": r"\d+",
     "program": r"[a-z_]+",
     "prior": r"[^/]+",

@@ -35,6 +35,9 @@ import pandas as pd
 from shrinksim.design import MODELS, STAN_PROGRAMS
 from shrinksim.priors import Prior
 
+STAN_INT_MAX = 2**31 - 1
+"""The largest count Stan's ``int`` holds."""
+
 DEFAULT_SIGMA_PRIOR = Prior("student_t", (3.0, 0.0, 2.5))
 """Prior on the within-group sd sigma of the ``gaussian`` family (brms' default, half)."""
 
@@ -185,8 +188,8 @@ def check_groups(family: OutcomeFamily, groups: pd.DataFrame) -> None:
     if len(groups) == 0:
         raise ValueError(f"{family.name}: no groups")
     rules = {
-        "n": (lambda x: x >= 1, "a whole number >= 1", True),
-        "y": (lambda x: x >= 0, "a whole number >= 0", True),
+        "n": (lambda x: x >= 1, f"a whole number, 1 to {STAN_INT_MAX}", True),
+        "y": (lambda x: x >= 0, f"a whole number, 0 to {STAN_INT_MAX}", True),
         "exposure": (lambda x: x > 0, "> 0", False),
         "mean": (lambda x: np.isfinite(x), "finite", False),
         "estimate": (lambda x: np.isfinite(x), "finite", False),
@@ -197,8 +200,8 @@ def check_groups(family: OutcomeFamily, groups: pd.DataFrame) -> None:
         ok_rule, what, whole = rules[column]
         x = groups[column].to_numpy(dtype=float)
         ok = np.isfinite(x) & ok_rule(x)
-        if whole:
-            ok &= x == np.round(x)
+        if whole:  # and within Stan's int
+            ok &= (x == np.round(x)) & (x <= STAN_INT_MAX)
         if column == "sd":  # a single outcome has no sd: anything goes there
             ok |= groups["n"].to_numpy(dtype=float) == 1
         if family.name == "binomial" and column == "y":

@@ -177,7 +177,6 @@ CELLS = named_schema(
     ],
 )
 
-
 MEASURES = named_schema(
     "MEASURES",
     [
@@ -194,6 +193,7 @@ MEASURES = named_schema(
 )
 
 SBC_CELL_FIELDS = [
+    field("family", pa.string()),
     field("n_per_group", pa.int32()),
     field("groups", pa.int32()),
     field("prior", pa.string()),

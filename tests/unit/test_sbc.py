@@ -146,6 +146,7 @@ def _conjugate_ranks(prior: str, posterior_scale: float, sims: int, rng) -> pd.D
     draws = y[:, None] / 2 + posterior_scale * np.sqrt(0.5) * rng.standard_normal((sims, 99))
     rows = [
         {
+            "family": "binomial",
             "n_per_group": 1,
             "groups": 1,
             "prior": prior,
@@ -173,3 +174,12 @@ def test_calibration_tests_pass_exact_posteriors_and_reject_wrong_ones():
     tables.to_table(tests.reset_index(), tables.SBC_TESTS)
     assert not tests.loc["exact", "rejected"] and tests.loc["narrow", "rejected"]
     assert tests.loc["exact", "ranked"] == 300 and tests.loc["exact", "ess_below_thinned"] == 0
+
+
+@pytest.mark.parametrize("family", ["poisson", "gaussian", "gaussian_se"])
+def test_cells_keep_binomial_keys_and_name_the_family(family):
+    binomial, other = design.SbcCell(10, 6, "weak"), design.SbcCell(10, 6, "weak", family)
+    assert binomial.key == "sbc/n~10/groups~6/prior~weak"  # as before the families
+    assert other.key == f"sbc/family~{family}/n~10/groups~6/prior~weak"
+    assert design.SbcCell.from_path(other.path) == other
+    assert design.SbcCell.from_path(binomial.path) == binomial

@@ -196,6 +196,11 @@ def sbc_job_settings(wildcards):
     return sbc_design.job_settings(config, wildcards.sbccell)
 
 
+def sbc_compiled(wildcards):
+    """The compiled program an SBC job calibrates: its family's partial pooling."""
+    return compiled(sbc_design.SbcCell.from_path(wildcards.sbccell).program)
+
+
 def sbc_simulations(wildcards):
     """The simulations of SBC batch ``wildcards.batch`` as ``start:stop``."""
     return design.span(sbc_design.batches(config)[int(wildcards.batch)])

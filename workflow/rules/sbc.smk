@@ -4,7 +4,7 @@
 
 rule sbc_fit:
     input:
-        compiled=compiled(sbc_design.PROGRAM),
+        compiled=sbc_compiled,
     output:
         result(design.SBC_RANKS),
     log:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 
 _NAMED: dict[str, str] = {
     # the fit cell (every fit and summary table) and the simulated data
+    "family": "Outcome family of the data: `binomial`, `poisson`, `gaussian` or `gaussian_se` "
+    "(estimates with known standard errors).",
     "n_per_group": "Mean outcomes per treatment group: the grid's `n` (SBC: `sbc.n`), around which "
     "the group sizes are drawn as max(1, floor(Normal(n, n_sd))); in the design-matched fits of "
     "your data, the rounded mean of the treatment-group sizes.",

@@ -101,12 +101,13 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def calibration_tests(ranks: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """One row per (n, groups, prior, parameter): uniformity p-value, Holm-adjusted over all.
+    """One row per (family, n, groups, prior, parameter): uniformity p-value, Holm-adjusted
+    over all.
 
     Fits without ranks (sampler errors) are left out and counted; divergent fits and fits
     whose smallest ESS is below the number of thinned draws are counted too.
     """
-    key = ["n_per_group", "groups", "prior", "parameter"]
+    key = ["family", "n_per_group", "groups", "prior", "parameter"]
     rows = []
     for values, part in ranks.groupby(key, sort=True):
         ok = part.dropna(subset=["rank"])

@@ -1,5 +1,6 @@
-"""The SBC designs: cells (n, groups, prior on tau), batches of simulations, the settings a
-job depends on, the ranked parameters, and the semantic checks of the ``sbc`` section.
+"""The SBC designs: cells (outcome family, n, groups, prior on tau), batches of simulations,
+the settings a job depends on, the ranked parameters, and the semantic checks of the ``sbc``
+section.
 
 This module reads the configuration as a plain mapping: :mod:`shrinksim.settings` calls
 :func:`problems`, so nothing here imports the settings.
@@ -14,40 +15,68 @@ from typing import Any
 
 from shrinksim import design
 from shrinksim.errors import did_you_mean
+from shrinksim.families import OUTCOME_FAMILIES
 
-PROGRAM = "partial_pooling"
-"""The Stan program under calibration (file stem in ``stan/``)."""
+DEFAULT_FAMILIES = ["binomial"]
+"""The families calibrated when ``sbc.families`` is not set."""
 
 
 @dataclass(frozen=True)
 class SbcCell:
-    """One SBC design: mean outcomes per group, groups per data set, prior on tau."""
+    """One SBC design: outcome family, mean outcomes per group (poisson: exposure; gaussian_se:
+    se = 1 / sqrt(n)), groups per data set, prior on tau."""
 
     n: int
     groups: int
     prior: str
+    family: str = "binomial"
+
+    @property
+    def program(self) -> str:
+        """The Stan program under calibration: the family's partial-pooling program."""
+        return OUTCOME_FAMILIES[self.family].study_program("partial")
 
     @property
     def path(self) -> str:
-        """Hive partition path, e.g. ``n_per_group=10/groups=10/prior=brms_default``."""
-        return f"n_per_group={self.n}/groups={self.groups}/prior={self.prior}"
+        """Hive partition path, e.g. ``n_per_group=10/groups=10/prior=brms_default``, after
+        ``family=poisson/`` for another family than binomial."""
+        head = "" if self.family == "binomial" else f"family={self.family}/"
+        return f"{head}n_per_group={self.n}/groups={self.groups}/prior={self.prior}"
 
     @property
     def key(self) -> str:
-        """Seed key, distinct from every key of the shrinkage study's cells: must never change."""
-        return f"sbc/n~{self.n}/groups~{self.groups}/prior~{self.prior}"
+        """Seed key, distinct from every key of the shrinkage study's cells: must never change
+        (binomial's has no family: it was there before the families)."""
+        head = "sbc/" if self.family == "binomial" else f"sbc/family~{self.family}/"
+        return f"{head}n~{self.n}/groups~{self.groups}/prior~{self.prior}"
 
     @classmethod
     def from_path(cls, path: str) -> SbcCell:
         """Inverse of :attr:`path`."""
         parts = dict(p.split("=", 1) for p in path.strip("/").split("/"))
-        return cls(int(parts["n_per_group"]), int(parts["groups"]), parts["prior"])
+        family = parts.get("family", "binomial")
+        return cls(int(parts["n_per_group"]), int(parts["groups"]), parts["prior"], family)
+
+
+def families(config: Mapping[str, Any]) -> list[str]:
+    """The outcome families of ``sbc.families`` (default: binomial)."""
+    return list(config["sbc"].get("families") or DEFAULT_FAMILIES)
 
 
 def cells(config: Mapping[str, Any]) -> list[SbcCell]:
-    """Every SBC design of the configuration: each n under each prior."""
+    """Every SBC design of the configuration: each family's n under each prior."""
     sbc = config["sbc"]
-    return [SbcCell(int(n), int(sbc["groups"]), p) for n in sbc["n"] for p in sbc["prior"]]
+    return [
+        SbcCell(int(n), int(sbc["groups"]), p, family)
+        for family in families(config)
+        for n in sbc["n"]
+        for p in sbc["prior"]
+    ]
+
+
+def programs(config: Mapping[str, Any]) -> list[str]:
+    """The Stan programs the SBC jobs need, one per family."""
+    return sorted({cell.program for cell in cells(config)})
 
 
 def batches(config: Mapping[str, Any]) -> list[list[int]]:
@@ -57,19 +86,23 @@ def batches(config: Mapping[str, Any]) -> list[list[int]]:
 
 def job_settings(config: Mapping[str, Any], cell_path: str) -> str:
     """JSON of what an SBC job's numbers depend on (Snakemake reruns the job when it changes)."""
+    cell = SbcCell.from_path(cell_path)
     settings = {
         "seed": config["seed"],
         "intercept_prior": config["intercept_prior"],
-        "tau_prior": config["priors"][SbcCell.from_path(cell_path).prior],
+        "tau_prior": config["priors"][cell.prior],
         "simulation": {"n_sd": config["simulation"]["n_sd"]},
         "sbc": {key: config["sbc"][key] for key in ("group_effects", "thin_to", "sampler")},
     }
+    if OUTCOME_FAMILIES[cell.family].has_sigma:
+        settings["sigma_prior"] = config["sigma_prior"]
     return json.dumps(settings, sort_keys=True)
 
 
-def parameters(group_effects: int) -> list[str]:
-    """Names of the ranked quantities: mu, tau and theta[1..group_effects]."""
-    return ["mu", "tau", *(f"theta[{g}]" for g in range(1, group_effects + 1))]
+def parameters(group_effects: int, family: str = "binomial") -> list[str]:
+    """Names of the ranked quantities: mu, tau, sigma (gaussian) and theta[1..group_effects]."""
+    sigma = ["sigma"] if OUTCOME_FAMILIES[family].has_sigma else []
+    return ["mu", "tau", *sigma, *(f"theta[{g}]" for g in range(1, group_effects + 1))]
 
 
 def problems(config: Mapping[str, Any]) -> list[str]:

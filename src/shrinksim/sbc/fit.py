@@ -1,7 +1,9 @@
 """SBC fitting jobs: draw the truth from the prior, simulate, fit, and rank the truth.
 
 Every group of an SBC data set comes from the model (no control group); n_g follows the
-study's ``simulation.n_sd``. A fit whose sampler raised has no ranks and is kept with status
+study's ``simulation.n_sd`` (outcomes; poisson: exposure; gaussian_se: se_g = 1 / sqrt(n_g),
+the standard error of the mean of n_g unit-sd outcomes). Gaussian data draw sigma from
+``sigma_prior`` too. A fit whose sampler raised has no ranks and is kept with status
 ``error``; fits with divergent transitions are kept (dropping them would bias the ranks)
 with status ``divergent``.
 """
@@ -19,32 +21,41 @@ from scipy.special import expit
 from shrinksim import diagnostics, tables
 from shrinksim.design import n_sd, seed_sequence, stan_seed
 from shrinksim.engines import CompiledModel, Engine, SamplerSettings, SamplingError
-from shrinksim.fitting import stan_data
+from shrinksim.fitting import group_draws, stan_data
 from shrinksim.log import logger
 from shrinksim.priors import parse_prior
-from shrinksim.sbc.design import PROGRAM, SbcCell
-from shrinksim.study.simulate import group_sizes
+from shrinksim.sbc.design import SbcCell
+from shrinksim.study.simulate import draw_outcomes, group_sizes
 
 
 def simulate(
     settings: Mapping[str, Any], cell: SbcCell, simulation: int
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Truth and data of one simulation: (mu, tau, z) from the prior, then binomial groups.
+    """Truth and data of one simulation: (mu, tau[, sigma], z) from the prior, then groups of
+    the cell's family.
 
     Returns the true values of :func:`shrinksim.sbc.design.parameters` and the groups
-    (``group``, ``n``, ``y``).
+    (``group`` and the family's columns: binomial ``n``, ``y``).
     """
     rng = np.random.default_rng(seed_sequence(int(settings["seed"]), cell.key, simulation))
     mu = parse_prior(settings["intercept_prior"], "intercept_prior").sample(rng, False)
     tau = parse_prior(settings["tau_prior"], f"priors.{cell.prior}").sample(rng, True)
+    truth = {"mu": mu, "tau": tau}
+    sigma = 1.0  # gaussian_se: unit-sd outcomes behind each estimate
+    if cell.family == "gaussian":
+        sigma = truth["sigma"] = parse_prior(settings["sigma_prior"], "sigma_prior").sample(
+            rng, True
+        )
     z = rng.standard_normal(cell.groups)
     theta = mu + tau * z
     n = group_sizes(rng, cell.n, n_sd(settings, cell.n), cell.groups)
-    groups = pd.DataFrame(
-        {"group": np.arange(1, cell.groups + 1), "n": n, "y": rng.binomial(n, expit(theta))}
-    )
+    group = np.arange(1, cell.groups + 1)
+    if cell.family == "binomial":
+        groups = pd.DataFrame({"group": group, "n": n, "y": rng.binomial(n, expit(theta))})
+    else:
+        groups = pd.DataFrame({"group": group, **draw_outcomes(rng, cell.family, theta, n, sigma)})
     k = int(settings["sbc"]["group_effects"])
-    truth = {"mu": mu, "tau": tau} | {f"theta[{g}]": float(theta[g - 1]) for g in range(1, k + 1)}
+    truth |= {f"theta[{g}]": float(theta[g - 1]) for g in range(1, k + 1)}
     return truth, groups
 
 
@@ -69,19 +80,24 @@ def fit_simulation(
     """Simulate, fit and rank one simulation; one row per parameter (no ranks on error)."""
     sbc = settings["sbc"]
     truth, groups = simulate(settings, cell, simulation)
-    data = stan_data(
-        PROGRAM,
-        groups,
-        parse_prior(settings["intercept_prior"], "intercept_prior"),
-        parse_prior(settings["tau_prior"], f"priors.{cell.prior}"),
-        log_lik=False,  # SBC ranks mu, tau and theta only: Stan writes no log-likelihood
-    )
+    sigma_prior = settings.get("sigma_prior")
     seed = stan_seed(int(settings["seed"]), cell.key, simulation)
-    base = {"n_per_group": cell.n, "groups": cell.groups, "prior": cell.prior}
+    base = {"family": cell.family, "n_per_group": cell.n, "groups": cell.groups}
+    base |= {"prior": cell.prior}
     base |= {"simulation": simulation, "thinned_draws": int(sbc["thin_to"])}
     try:
+        # a count beyond Stan's int (poisson, mu from the far tail of its prior) is an error
+        # row, as a sampler error is
+        data = stan_data(
+            cell.program,
+            groups,
+            parse_prior(settings["intercept_prior"], "intercept_prior"),
+            parse_prior(settings["tau_prior"], f"priors.{cell.prior}"),
+            log_lik=False,  # SBC ranks mu, tau and theta only: Stan writes no log-likelihood
+            sigma_prior=parse_prior(sigma_prior, "sigma_prior") if sigma_prior else None,
+        )
         draws = engine.sample(compiled, data, SamplerSettings.from_config(sbc["sampler"]), seed)
-    except SamplingError as err:
+    except (SamplingError, ValueError) as err:
         return [
             base
             | {"parameter": name, "true_value": value, "status": "error"}
@@ -90,9 +106,10 @@ def fit_simulation(
         ]
     k = int(sbc["group_effects"])
     p = draws.params
-    monitored = {"mu": p["mu"], "tau": p["tau"]}
+    monitored = {name: p[name] for name in ("mu", "tau", "sigma") if name in truth}
+    theta = group_draws(draws, "partial", cell.groups)
     for g in range(1, k + 1):
-        monitored[f"theta[{g}]"] = p["mu"] + p["tau"] * p["z"][..., g - 1]
+        monitored[f"theta[{g}]"] = theta[..., g - 1]
     stacked = np.stack(list(monitored.values()), axis=-1)
     divergences = int(draws.sampler["divergent__"].sum())
     fit = {

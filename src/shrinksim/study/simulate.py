@@ -81,13 +81,27 @@ def simulate_family_groups(
             "true_logit": theta,
         }
     )
-    if outcome.family.name == "poisson":
+    return frame.assign(**draw_outcomes(rng, outcome.family.name, theta, sizes, outcome.sigma))
+
+
+def draw_outcomes(
+    rng: np.random.Generator, family: str, theta: np.ndarray, sizes: np.ndarray, sigma: float
+) -> dict[str, np.ndarray]:
+    """The data columns of groups with effects ``theta`` (poisson, gaussian or gaussian_se):
+    poisson y ~ Poisson(E exp(theta)) with exposure E = ``sizes``; gaussian ``sizes``
+    outcomes Normal(theta, ``sigma``) each, kept as n, mean and sd (divisor n - 1);
+    gaussian_se estimate ~ Normal(theta, se) with se = ``sigma`` / sqrt(``sizes``)."""
+    sizes = np.asarray(sizes, dtype=int)
+    if family == "poisson":
         exposure = sizes.astype(float)
-        return frame.assign(y=rng.poisson(exposure * np.exp(theta)), exposure=exposure)
-    values = rng.normal(np.repeat(theta, sizes), outcome.sigma)
+        return {"y": rng.poisson(exposure * np.exp(theta)), "exposure": exposure}
+    if family == "gaussian_se":
+        se = sigma / np.sqrt(sizes)
+        return {"estimate": rng.normal(theta, se), "se": se}
+    values = rng.normal(np.repeat(theta, sizes), sigma)
     which = np.repeat(np.arange(len(sizes)), sizes)
     stats = pd.DataFrame({"g": which, "v": values}).groupby("g")["v"].agg(["mean", "std"])
-    return frame.assign(n=sizes, mean=stats["mean"].to_numpy(), sd=stats["std"].to_numpy())
+    return {"n": sizes, "mean": stats["mean"].to_numpy(), "sd": stats["std"].to_numpy()}
 
 
 def simulate_groups(
