@@ -137,3 +137,122 @@ def test_fallback_comparison_prints_ratios_and_whether_draws_match(capsys):
     out = capsys.readouterr().out
     assert "draws DIFFERENT for the same seeds" in out
     assert "sampling 1.50x, job 1.50x, job CPU 2.50x" in out
+
+
+def test_family_data_are_valid_groups_of_their_family():
+    from shrinksim.bench.families import DESIGNS, FAMILIES, simulate
+    from shrinksim.families import OUTCOME_FAMILIES, check_groups
+    from shrinksim.fitting import stan_data
+    from shrinksim.priors import parse_prior
+
+    prior = parse_prior("student_t(3, 0, 2.5)", "prior")
+    for family in FAMILIES:
+        data = simulate(family, 100, 7, DESIGNS[family])
+        check_groups(OUTCOME_FAMILIES[family], data)
+        program = OUTCOME_FAMILIES[family].program("partial")
+        assert stan_data(program, data, prior, prior)["G"] == 100
+        size = {"binomial": "n", "poisson": "exposure", "gaussian": "n"}.get(family)
+        if size:  # sizes like the default study's n = 35 (sd 15 %)
+            assert 33 < data[size].mean() < 37 and 3 < data[size].std() < 8
+    se = simulate("gaussian_se", 100, 7, DESIGNS["gaussian_se"])["se"]
+    assert np.allclose(se, 2 / np.sqrt(simulate("gaussian", 100, 7, DESIGNS["gaussian"])["n"]))
+
+
+def test_family_rounds_interleave_every_program():
+    from shrinksim.bench.families import MARGINAL, family_rounds
+
+    rounds = family_rounds(3, groups=10)
+    programs = [[fit.program for fit in fits] for fits in rounds]
+    assert sorted(programs[0]) == sorted(
+        [
+            "partial_pooling",
+            "poisson_partial_pooling",
+            "gaussian_partial_pooling",
+            "gaussian_partial_pooling_marginal",
+            "gaussian_se_partial_pooling",
+            "gaussian_se_partial_pooling_marginal",
+        ]
+    )
+    assert programs[1] == programs[0][1:] + programs[0][:1]  # rotated by one per data set
+    assert programs[2] == programs[0][2:] + programs[0][:2]
+    for fits in rounds:
+        assert len({fit.dataset for fit in fits}) == 1
+        pair = [fit for fit in fits if fit.family == "gaussian"]
+        assert {fit.variant for fit in pair} == {MARGINAL, "non-centred"}
+        assert pair[0].data is pair[1].data and pair[0].seed == pair[1].seed  # same data, seed
+
+
+def test_marginal_rounds_alternate_which_program_goes_first():
+    from shrinksim.bench import marginal
+
+    rounds = marginal.rounds(datasets=1, repeats=2, group_counts=[8])
+    assert [[fit.variant for fit in fits] for fits in rounds[:2]] == [
+        ["marginal", "non-centred"],
+        ["non-centred", "marginal"],
+    ]
+    assert len(rounds) == 4 and rounds[0][0].data.shape[0] == 8  # 2 families x 2 repeats
+
+
+def test_families_summary_pairs_marginal_with_non_centred_by_data_set():
+    from shrinksim.bench.families import format_table, summary
+
+    rows = []
+    for dataset, (slow, fast) in enumerate([(10.0, 40.0), (20.0, 40.0), (40.0, 100.0)]):
+        for variant, speed, program in (
+            ("non-centred", slow, "gaussian_partial_pooling"),
+            ("marginal", fast, "gaussian_partial_pooling_marginal"),
+        ):
+            rows.append(
+                {
+                    "family": "gaussian",
+                    "groups": 100,
+                    "dataset": dataset,
+                    "repeat": 0,
+                    "variant": variant,
+                    "program": program,
+                    "seconds": 1.0,
+                    "divergences": 1,
+                    "ess_tau": speed,
+                    "ess_per_s_tau": speed,
+                    "ess_mu": 2 * speed,
+                    "ess_per_s_mu": 2 * speed,
+                    "agreement_max": 1.5 + dataset,
+                }
+            )
+    rows.append(rows[0] | {"family": "poisson", "program": "poisson_partial_pooling"})
+    rows[-1]["agreement_max"] = float("nan")
+    table = summary(pd.DataFrame(rows))
+    marginal = table.loc[("gaussian", 100, "marginal")]
+    # paired ratios 4, 2, 2.5: median 2.5 (the ratio of the medians, 40 / 20, would be 2)
+    assert (marginal["speedup_tau"], marginal["speedup_tau_min"]) == (2.5, 2.0)
+    assert marginal["speedup_tau_max"] == 4.0 and marginal["speedup_mu"] == 2.5
+    assert marginal["divergences"] == 3 and marginal["agreement_max"] == 3.5
+    assert np.isnan(table.loc[("gaussian", 100, "non-centred"), "speedup_tau"])
+    assert np.isnan(table.loc[("poisson", 100, "non-centred"), "speedup_tau"])
+    lines = format_table(table).splitlines()
+    assert lines[2].split()[0] == "gaussian_partial_pooling_marginal"
+    assert lines[2].split()[-4:] == ["2.50x", "(2.00-4.00)", "2.50x", "(2.00-4.00)"]
+    assert lines[3].split() == ["poisson_partial_pooling", "1.00", "10.0", "20.0", "1"]
+    assert lines[-1] == (
+        "gaussian: marginalised and non-centred posteriors differ by at most 3.50 MCSE (agree, < 4)"
+    )
+
+
+def test_bench_runs_every_part_families_last(monkeypatch):
+    from shrinksim.bench import __main__ as cli
+    from shrinksim.bench import families, programs
+
+    called = []
+
+    def part(name, result=None):
+        return lambda *args: called.append((name, args)) or result
+
+    monkeypatch.setattr(programs, "part_programs", part("programs", {"pystan": 1.0}))
+    monkeypatch.setattr(programs, "part_brms", part("brms"))
+    monkeypatch.setattr(workflow, "part_workflow", part("workflow"))
+    monkeypatch.setattr(workflow, "part_memory", part("memory"))
+    monkeypatch.setattr(families, "part_families", part("families"))
+    cli.main(["--reps", "2", "--grid", "tiny", "--cores", "1"])
+    assert [name for name, _ in called] == ["programs", "brms", "workflow", "memory", "families"]
+    reps, work, cache_dir = called[-1][1]
+    assert reps == 2 and work == called[0][1][1] and cache_dir.is_absolute()

@@ -10,7 +10,11 @@
 3. a grid run of the study: wall time against the sum of pure sampling time;
 4. a rerun of the unchanged workflow;
 5. bytes written per fit;
-6. peak memory (RSS) of a fitting job.
+6. peak memory (RSS) of a fitting job;
+7. each outcome family's partial-pooling program (binomial, poisson, gaussian, gaussian_se)
+   and the Gaussian families' marginalised programs on data simulated from each family's
+   model, interleaved: sampling seconds, ESS/s of tau and mu, and the marginalised over
+   non-centred ESS/s ratio (``python -m shrinksim.bench.families`` runs it alone).
 
 Medians over ``--reps`` repetitions. The numbers, the machine and how to reproduce them are
 in docs/benchmarks.md. ``python -m shrinksim.bench job ...`` is the timed fitting job of
@@ -31,7 +35,9 @@ from shrinksim.bench import REPO, machine
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m shrinksim.bench``."""
     top = argparse.ArgumentParser(prog="python -m shrinksim.bench", description=__doc__)
-    top.add_argument("--reps", type=int, default=3, help="data sets fitted per program")
+    top.add_argument(
+        "--reps", type=int, default=3, help="data sets fitted per program (parts 1 and 7)"
+    )
     top.add_argument("--grid", choices=["default", "tiny"], default="default")
     top.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     top.add_argument("--cache-dir", type=Path, default=REPO / ".cache")
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "job":
         programs.run_job(args)
         return
-    from shrinksim.bench import workflow
+    from shrinksim.bench import families, workflow
 
     print(f"# shrinksim benchmark\n{machine()}")
     cache_dir = args.cache_dir.resolve()
@@ -57,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         programs.part_brms(work, job_seconds)
         workflow.part_workflow(args.grid, args.cores, work, cache_dir)
         workflow.part_memory(work, cache_dir)
+        families.part_families(args.reps, work, cache_dir)
     print(f"\nfinished; {machine()}")
 
 
