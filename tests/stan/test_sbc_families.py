@@ -4,7 +4,8 @@ the studies fit (marginalised for the Gaussian ones), with real PyStan fits.
 Per family 100 simulations (truth from the prior, data from the model: ``shrinksim.sbc.fit``)
 of 6 groups at n = 10 (poisson: exposure 10; gaussian_se: se = 1 / sqrt(10)), brms' default
 priors on mu, tau and sigma, 2 chains x 200 warmup + 200 draws, ranks among 39 thinned draws of
-mu, tau, [sigma] and theta[1], theta[2]. The binomial program's calibration is the
+mu, tau, [sigma] and theta[1], theta[2]. A simulation whose Poisson counts exceed Stan's int
+(mu from the prior's far tail) is an error row, left out of the ranks (at most 2 here). The binomial program's calibration is the
 default SBC's (config/sbc.yaml, tests/workflow/test_sbc_workflow.py).
 
 Tolerance: the rank tests of :func:`shrinksim.sbc.calibration.calibration_tests`, Holm over
@@ -57,7 +58,10 @@ def _ranks(compile_program, family: str, simulations: int) -> pd.DataFrame:
 
 def test_every_family_is_calibrated(compile_program):
     ranks = pd.concat([_ranks(compile_program, f, SIMULATIONS) for f in FAMILIES])
-    assert (ranks["status"] != "error").all(), ranks.loc[ranks["status"] == "error", "message"]
+    # only a Poisson count beyond Stan's int (mu from the far tail of student_t(3, 0, 2.5):
+    # P(mu > 19) ~ 0.2 %) may leave a simulation unfitted
+    errors = ranks.drop_duplicates(["family", "simulation"]).query("status == 'error'")
+    assert set(errors["family"]) <= {"poisson"} and len(errors) <= 2, errors["message"]
     tests = calibration.calibration_tests(ranks, ALPHA)
     assert set(tests["family"]) == set(FAMILIES)
     assert "sigma" in set(tests.loc[tests["family"] == "gaussian", "parameter"])

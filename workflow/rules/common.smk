@@ -93,8 +93,12 @@ def grid_compiled():
 
 def stan_includes():
     """Every Stan file a program may include (prior functions, the gaussian likelihood):
-    a change to one recompiles (PyStan's cache still hits for programs whose code is the same)."""
-    return sorted(f"stan/{path.name}" for path in Path(workflow.basedir, "stan").glob("*.stanfunctions"))
+    a change to one recompiles (PyStan's cache still hits for programs whose code is the same).
+    """
+    return sorted(
+        f"stan/{path.name}"
+        for path in Path(workflow.basedir, "stan").glob("*.stanfunctions")
+    )
 
 
 def fit_table(table):

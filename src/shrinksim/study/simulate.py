@@ -84,6 +84,10 @@ def simulate_family_groups(
     return frame.assign(**draw_outcomes(rng, outcome.family.name, theta, sizes, outcome.sigma))
 
 
+POISSON_MEAN_MAX = 1e15
+"""The largest Poisson mean drawn from (numpy's limit is about 9e18; Stan's int 2.1e9)."""
+
+
 def draw_outcomes(
     rng: np.random.Generator, family: str, theta: np.ndarray, sizes: np.ndarray, sigma: float
 ) -> dict[str, np.ndarray]:
@@ -94,7 +98,10 @@ def draw_outcomes(
     sizes = np.asarray(sizes, dtype=int)
     if family == "poisson":
         exposure = sizes.astype(float)
-        return {"y": rng.poisson(exposure * np.exp(theta)), "exposure": exposure}
+        # a mean beyond POISSON_MEAN_MAX (SBC: mu from the far tail of its prior) would make
+        # numpy raise; capped, its count is still far beyond Stan's int, an error row of SBC
+        mean = np.minimum(exposure * np.exp(theta), POISSON_MEAN_MAX)
+        return {"y": rng.poisson(mean), "exposure": exposure}
     if family == "gaussian_se":
         se = sigma / np.sqrt(sizes)
         return {"estimate": rng.normal(theta, se), "se": se}
