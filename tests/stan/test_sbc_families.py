@@ -76,5 +76,5 @@ def test_misreported_exposure_is_rejected(compile_program, monkeypatch):
         return columns | {"exposure": columns["exposure"] / 2}
 
     monkeypatch.setattr(fit, "draw_outcomes", halved_exposure)
-    tests = calibration.calibration_tests(_ranks(compile_program, "poisson", 60), ALPHA)
+    tests = calibration.calibration_tests(_ranks(compile_program, "poisson", 40), ALPHA)
     assert tests.set_index("parameter").loc["mu", "rejected"]

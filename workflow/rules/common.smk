@@ -8,6 +8,7 @@ from snakemake.utils import min_version, validate
 
 from shrinksim import design, settings
 from shrinksim.engines import resolve_engine
+from shrinksim.engines.source import included_files
 from shrinksim.sbc import design as sbc_design
 from shrinksim.study.outcome import StudyOutcome
 
@@ -91,14 +92,11 @@ def grid_compiled():
     return sorted(compiled(program) for program in programs)
 
 
-def stan_includes():
-    """Every Stan file a program may include (prior functions, the gaussian likelihood):
-    a change to one recompiles (PyStan's cache still hits for programs whose code is the same).
-    """
-    return sorted(
-        f"stan/{path.name}"
-        for path in Path(workflow.basedir, "stan").glob("*.stanfunctions")
-    )
+def stan_includes(wildcards):
+    """The files program ``wildcards.program`` includes (prior functions, the gaussian
+    likelihood), as its ``#include`` lines name them."""
+    stan_file = Path(workflow.basedir, "stan", f"{wildcards.program}.stan")
+    return [f"stan/{path.name}" for path in included_files(stan_file)]
 
 
 def fit_table(table):

@@ -1,7 +1,7 @@
 rule compile_model:
     input:
         stan="stan/{program}.stan",
-        included=stan_includes(),
+        included=stan_includes,
     output:
         result(design.COMPILED, engine=ENGINE),
     log:

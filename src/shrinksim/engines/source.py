@@ -19,14 +19,25 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _included(path: Path, line: str) -> Path | None:
+    """The file an ``#include`` line names (beside ``path``), or None for any other line."""
+    if not line.strip().startswith("#include"):
+        return None
+    return path.parent / line.split(maxsplit=1)[1].strip().strip("<>\"'")
+
+
+def included_files(stan_file: str | Path) -> list[Path]:
+    """The files a Stan program's ``#include`` lines name, in order."""
+    path = Path(stan_file)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [found for line in lines if (found := _included(path, line)) is not None]
+
+
 def program_source(stan_file: str | Path) -> str:
     """The text of a Stan program with its ``#include`` lines expanded (one level)."""
     path = Path(stan_file)
     lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip().startswith("#include"):
-            included = path.parent / line.split(maxsplit=1)[1].strip().strip("<>\"'")
-            lines.append(included.read_text(encoding="utf-8").rstrip("\n"))
-        else:
-            lines.append(line)
+        included = _included(path, line)
+        lines.append(line if included is None else included.read_text("utf-8").rstrip("\n"))
     return "\n".join(lines) + "\n"
