@@ -158,6 +158,12 @@ _PROGRAM_FAMILY = {
 } | {"partial_pooling_bernoulli": OUTCOME_FAMILIES["binomial"]}
 
 
+def study_family(settings: Mapping[str, Any]) -> OutcomeFamily:
+    """The outcome family a study's config or job settings name (``family``; unset or null:
+    binomial, as before there were families)."""
+    return OUTCOME_FAMILIES[settings.get("family") or "binomial"]
+
+
 def family_of(program: str) -> OutcomeFamily:
     """The family whose likelihood ``program`` (a file stem in ``stan/``) fits."""
     try:

@@ -167,11 +167,6 @@ def observed(groups: pd.DataFrame, family: str = "binomial") -> pd.DataFrame:
     )
 
 
-def fit_family(settings: Mapping[str, Any]) -> families.OutcomeFamily:
-    """The outcome family of a fit's ``settings`` (``family``, default binomial)."""
-    return families.OUTCOME_FAMILIES[settings.get("family") or "binomial"]
-
-
 def attempt_seed(seed: int, key: str, replicate: int, attempt: int) -> int:
     """Stan seed of attempt ``attempt`` (1, 2, ...) of the fit (``key``, replicate) after a
     sampler error: the fit's own seed for the first attempt, a new seed derived from
@@ -209,7 +204,7 @@ def fit_replicate(
     per-group log-likelihood (:func:`stan_data`), in ``draws.params["log_lik"]``.
     """
     sampler = SamplerSettings.from_config(settings["sampler"])
-    family = fit_family(settings)
+    family = families.study_family(settings)
     intercept = parse_prior(settings["intercept_prior"], "intercept_prior")
     tau_prior = (
         parse_prior(settings["tau_prior"], f"priors.{cell.prior}")

@@ -36,7 +36,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
     of each kind for all of them."""
     from shrinksim.design import DataCell, FitCell
     from shrinksim.engines import open_models
-    from shrinksim.fitting import fit_family
+    from shrinksim.families import study_family
     from shrinksim.study.fit import fit_batch
 
     settings = args.settings
@@ -51,7 +51,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
             cell_settings = dict(settings)
             if model == "partial":
                 cell_settings["tau_prior"] = settings["priors"][prior]
-            program = models[fit_family(settings).study_program(model)]
+            program = models[study_family(settings).study_program(model)]
             done.append(fit_batch(engine, program, cell, data, cell_settings, logger.info))
     for table, schema, out in (
         ("groups", tables.GROUPS, args.groups_out),

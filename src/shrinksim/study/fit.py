@@ -17,7 +17,8 @@ import pandas as pd
 from shrinksim import tables
 from shrinksim.design import FitCell, seed_sequence
 from shrinksim.engines import CompiledModel, Draws, Engine
-from shrinksim.fitting import fit_family, fit_replicate
+from shrinksim.families import study_family
+from shrinksim.fitting import fit_replicate
 from shrinksim.log import logger
 
 DRAW_GROUPS = 12
@@ -87,7 +88,7 @@ def fit_batch(
         "prior": cell.prior,
         "model": cell.model,
     }
-    natural = fit_family(settings).natural
+    natural = study_family(settings).natural
     summaries, rows, kept = [], [], []
     replicates = sorted(data["replicate"].unique())
     for i, replicate in enumerate(replicates, start=1):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shrinksim.families import OUTCOME_FAMILIES, OutcomeFamily
+from shrinksim.families import OutcomeFamily, study_family
 from shrinksim.shrinkage import (
     implied_tau,
     theory_shrinkage,
@@ -82,12 +82,12 @@ class StudyOutcome:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StudyOutcome:
         """From a config's ``family`` and ``simulation`` (unset keys take their defaults)."""
-        name = config.get("family") or "binomial"
-        if name not in STUDY_FAMILIES:
-            raise ValueError(f"family: {name!r} is not one of {STUDY_FAMILIES}")
+        family = study_family(config)
+        if family.name not in STUDY_FAMILIES:
+            raise ValueError(f"family: {family.name!r} is not one of {STUDY_FAMILIES}")
         sim = config["simulation"]
         keys = ("p0", "rate", "mean", "sigma")
-        return cls(OUTCOME_FAMILIES[name], **{k: float(sim[k]) for k in keys if k in sim})
+        return cls(family, **{k: float(sim[k]) for k in keys if k in sim})
 
     def settings(self) -> dict[str, Any]:
         """The config keys :meth:`from_config` reads (for a command line)."""

@@ -98,8 +98,11 @@ def shrinkage_vs_n(measures: pd.DataFrame, outcome: StudyOutcome) -> plt.Figure:
         ax.set_ylim(-0.05, 1.05)
     axes[0][0].set_ylabel("shrinkage factor (0 = none, 1 = complete pooling)")
     axes[0][-1].legend(fontsize=7, loc="lower left")
-    family = "" if outcome.family.name == "binomial" else f" ({outcome.family.name} data)"
-    fig.suptitle(f"How much partial pooling shrinks group estimates{family}", y=1.02)
+    fig.suptitle(
+        f"How much partial pooling shrinks group estimates ({outcome.family.name} data; "
+        f"dashed: {outcome.theory_name})",
+        y=1.02,
+    )
     return fig
 
 
