@@ -1,11 +1,11 @@
 """The grid study of the Poisson and Gaussian families end to end: snakemake on a tiny grid
-(n = 10 and 40, 8 groups, tau = 0.5, partial pooling under brms' default prior and no
+(n = 10 and 40, 40 groups, tau = 0.5, partial pooling under brms' default prior and no
 pooling, 2 replicates), in a scratch checkout.
 
 Checks: every summary table with its schema; the family's programs compiled (and no other);
 the theory column is the family's curve (exact arithmetic: the same function of n, tau and
 the population); the data columns of the family filled and the others empty; sigma estimated
-for gaussian near its true value 1 (within 0.35: 8 groups x 10-40 outcomes give a posterior sd
+for gaussian near its true value 1 (within 0.35: 40 groups x 10-40 outcomes give a posterior sd
 of sigma below 0.1, so this fails only for a wrong likelihood); shrinkage smaller at n = 40
 than at n = 10 in the mean over replicates, as the theory curve says (B = 0.67 vs 0.33 for
 poisson, 0.29 vs 0.09 for gaussian), and figures that name the family's scale.
@@ -19,20 +19,23 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import checkout, snakemake
+from conftest import TINY, checkout, snakemake
 from shrinksim import tables
 from shrinksim.families import OUTCOME_FAMILIES
 from shrinksim.study.outcome import StudyOutcome
 
-GRID = [
-    "grid={n: [10, 40], groups: [8], tau: [0.5], prior: [brms_default], model: [partial, none]}"
-]
+GRID = (
+    "grid: {n: [10, 40], groups: [40], tau: [0.5], prior: [brms_default], model: [partial, none]}"
+)
+"""Merged over tiny.yaml (a file: --config would read the numbers as text)."""
 
 
 @pytest.fixture(scope="module", params=["poisson", "gaussian"])
 def family_study(request, tmp_path_factory) -> tuple[str, Path]:
     workdir = checkout(tmp_path_factory.mktemp(request.param))
-    done = snakemake(workdir, config=[f"family={request.param}", *GRID])
+    study = workdir / "family.yaml"
+    study.write_text(f"family: {request.param}\n{GRID}\n")
+    done = snakemake(workdir, configs=(TINY, study))
     assert done.returncode == 0, done.stderr[-4000:]
     return request.param, workdir
 
