@@ -89,6 +89,10 @@ class OutcomeFamily:
             self.link
         ]
 
+    def natural_text(self, x: str = "mu") -> str:
+        """How :meth:`natural` of ``x`` is written: ``expit(mu)``, ``exp(mu)`` or ``mu``."""
+        return {"logit": f"expit({x})", "log": f"exp({x})", "identity": x}[self.link]
+
     def natural(self, theta: np.ndarray) -> np.ndarray:
         """theta on the natural scale: expit (logit link), exp (log) or itself."""
         if self.link == "logit":
@@ -97,6 +101,29 @@ class OutcomeFamily:
         if self.link == "log":
             return np.exp(theta)
         return np.asarray(theta)
+
+    @property
+    def size(self) -> str:
+        """The column that says how much data a group has, what a design scales: ``n``
+        (outcomes), ``exposure`` (poisson) or ``se`` (gaussian_se: the known standard error,
+        which shrinks as more data come in)."""
+        return {"poisson": "exposure", "gaussian_se": "se"}.get(self.name, "n")
+
+    @property
+    def observed(self) -> str:
+        """The column of a group's own outcome (the observed variable of its likelihood): ``y``
+        (binomial successes, poisson events), ``mean`` (gaussian) or ``estimate``."""
+        return {"gaussian": "mean", "gaussian_se": "estimate"}.get(self.name, "y")
+
+    def scaled_sizes(self, sizes: np.ndarray, scale: float) -> np.ndarray:
+        """Group sizes with ``scale`` times the data: max(1, round(scale n)) outcomes, scale x
+        the exposure, or se / sqrt(scale)."""
+        sizes = np.asarray(sizes)
+        if self.size == "n":
+            return np.maximum(1, np.rint(scale * sizes)).astype(int)
+        if self.size == "se":
+            return sizes.astype(float) / np.sqrt(scale)
+        return scale * sizes.astype(float)
 
     def all_programs(self) -> tuple[str, ...]:
         """Every program of the family."""
@@ -319,3 +346,39 @@ def observed_effect(family: OutcomeFamily, groups: pd.DataFrame) -> np.ndarray:
         return np.log((groups["y"].to_numpy(float) + 0.5) / groups["exposure"].to_numpy(float))
     column = "mean" if family.name == "gaussian" else "estimate"
     return groups[column].to_numpy(float)
+
+
+def pooled_natural(family: OutcomeFamily, groups: pd.DataFrame) -> float:
+    """Every group's data pooled, on the natural scale: sum y / sum n, sum y / sum exposure,
+    the mean of every outcome, or the inverse-variance weighted mean of the estimates."""
+    if family.name in ("binomial", "poisson"):
+        return float(groups["y"].sum() / groups[family.size].astype(float).sum())
+    return pooled_effect(family, groups)
+
+
+def simulate_data(
+    family: OutcomeFamily,
+    rng: np.random.Generator,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    sigma: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Data of groups with effects ``theta`` and sizes ``sizes`` (the family's
+    :attr:`~OutcomeFamily.size` column), drawn from the family's likelihood: the family's
+    columns. Gaussian groups are drawn outcome by outcome (sd ``sigma``) and kept as n, mean
+    and sd (divisor n - 1, NaN where n = 1)."""
+    theta = np.asarray(theta, dtype=float)
+    if family.name == "binomial":
+        n = np.asarray(sizes, dtype=int)
+        return {"n": n, "y": rng.binomial(n, family.natural(theta))}
+    if family.name == "poisson":
+        exposure = np.asarray(sizes, dtype=float)
+        return {"y": rng.poisson(exposure * np.exp(theta)), "exposure": exposure}
+    if family.name == "gaussian_se":
+        se = np.asarray(sizes, dtype=float)
+        return {"estimate": rng.normal(theta, se), "se": se}
+    n = np.asarray(sizes, dtype=int)
+    values = rng.normal(np.repeat(theta, n), sigma)
+    which = np.repeat(np.arange(len(n)), n)
+    stats = pd.DataFrame({"g": which, "v": values}).groupby("g")["v"].agg(["mean", "std"])
+    return {"n": n, "mean": stats["mean"].to_numpy(), "sd": stats["std"].to_numpy()}

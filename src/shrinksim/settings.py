@@ -136,8 +136,7 @@ def _prior_problems(config: Mapping[str, Any]) -> list[str]:
 
 def _family_problems(config: Mapping[str, Any]) -> list[str]:
     """The generator fits the family (``probability_normal`` draws probabilities: binomial
-    only); your data's fits know binomial data only so far (their forms exist, their stages
-    follow)."""
+    only)."""
     found = []
     family = config.get("family") or "binomial"
     generator = config["simulation"]["generator"]
@@ -145,13 +144,6 @@ def _family_problems(config: Mapping[str, Any]) -> list[str]:
         found.append(
             f"simulation.generator: {generator!r} draws probabilities (binomial only); "
             f"family {family!r} needs logit_normal (theta_g = mu + tau z_g)"
-        )
-    userdata_family = (config.get("userdata") or {}).get("family")
-    if config.get("data") and (userdata_family or family) != "binomial":
-        key = "userdata.family" if userdata_family else "family"
-        found.append(
-            f"{key}: {userdata_family or family!r}: your data are fitted as binomial only so "
-            "far (the grid study fits every family)"
         )
     return found
 

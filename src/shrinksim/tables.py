@@ -56,8 +56,7 @@ DATA = named_schema(
         field("n", pa.int32()),
         field("y", pa.int32()),
         field("exposure", pa.float64()),
-        field("mean", pa.float64(), "DATA"),
-        field("sd", pa.float64(), "DATA"),
+        *(field(name, pa.float64(), "DATA") for name in ("mean", "sd", "estimate", "se")),
         field("true_p", pa.float64()),
         field("true_logit", pa.float64()),
     ],
@@ -246,10 +245,9 @@ _USER_QUANTITY = ("mean", "sd", "median", "q025", "q975")
 USER_DATA = named_schema(
     "USER_DATA",
     [
-        field("group", pa.string(), "USER_DATA"),
+        *(field(name, pa.string(), "USER_DATA") for name in ("group", "family")),
         field("is_control", pa.bool_()),
-        field("n", pa.int32()),
-        field("y", pa.int32()),
+        *map(DATA.field, ("n", "y", "exposure", "mean", "sd", "estimate", "se")),
     ],
 )
 

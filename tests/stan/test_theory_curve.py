@@ -19,6 +19,7 @@ from shrinksim.design import DataCell, FitCell
 from shrinksim.engines import make_engine
 from shrinksim.settings import load_yaml, merged
 from shrinksim.study.fit import fit_batch
+from shrinksim.study.outcome import StudyOutcome
 from shrinksim.study.simulate import simulate_batch
 from shrinksim.study.summarize import shrinkage_per_cell, shrinkage_per_fit
 
@@ -43,7 +44,8 @@ def fitted_shrinkage(compiled, p0: float, cells: list[DataCell]) -> pd.DataFrame
             )[:2]  # group summaries and fit rows
             groups.append(g)
             fits.append(f)
-    per_fit = shrinkage_per_fit(pd.concat(groups), pd.concat(fits), p0)
+    outcome = StudyOutcome.from_config(config)  # binomial at p0
+    per_fit = shrinkage_per_fit(pd.concat(groups), pd.concat(fits), outcome)
     out = shrinkage_per_cell(per_fit)
     return out.assign(z=(out["shrinkage_mean"] - out["shrinkage_theory"]) / out["shrinkage_mcse"])
 

@@ -21,7 +21,7 @@ from shrinksim.userdata.design import (
     n_for_shrinkage_simulated,
 )
 from shrinksim.userdata.fit import simulate_design
-from shrinksim.userdata.load import load
+from shrinksim.userdata.load import load, load_data
 from shrinksim.userdata.read import MAX_LISTED, UserDataError
 
 EXAMPLE = REPO / "examples/forum_like.csv"
@@ -211,7 +211,7 @@ def test_both_forms_parquet_and_csv_give_the_same_groups(tmp_path):
     for path in (csv_path, pq_path):
         got = load(path).sort_values("group", ignore_index=True)
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-    tables.to_table(groups, tables.USER_DATA)
+    tables.to_table(load_data(EXAMPLE).prepared(), tables.USER_DATA)
 
 
 def test_lenient_but_exact_parsing(tmp_path):

@@ -335,17 +335,18 @@ def test_schema_names_the_registrys_families(schema):
 
 
 @pytest.mark.parametrize(
-    ("family", "name", "groups"),
-    [("poisson", "poisson_rates.csv", 20), ("gaussian", "gaussian_scores.csv", 15),
-     ("gaussian", "eight_schools.csv", 8)],
+    ("family", "name", "groups", "fitted_as"),
+    [("poisson", "poisson_rates.csv", 20, "poisson"),
+     ("gaussian", "gaussian_scores.csv", 15, "gaussian"),
+     ("gaussian", "eight_schools.csv", 8, "gaussian_se")],
 )  # fmt: skip
-def test_examples_pass_the_config_check(config, schema, family, name, groups):
+def test_examples_pass_the_config_check(config, schema, family, name, groups, fitted_as):
     with_data = merged(config, {"data": str(EXAMPLES / name), "userdata": {"family": family}})
-    with pytest.raises(
-        ConfigError, match=f"userdata.family: '{family}': your data are fitted as binomial only"
-    ):
-        settings.check(with_data, schema)  # until the study stages know the family
-    check(with_data)
+    settings.check(with_data, schema)  # every family's data are fitted now
+    assert check(with_data).fitted_as == fitted_as
+    top_level = merged(config, {"data": str(EXAMPLES / name), "family": family})
+    settings.check(top_level, schema)
+    assert check(top_level).fitted_as == fitted_as
     assert len(load_data(EXAMPLES / name, family).groups) == groups
     as_binomial = merged(with_data, {"userdata": {"family": "binomial"}})
     with pytest.raises(UserDataError) as err:

@@ -9,6 +9,7 @@ from snakemake.utils import min_version, validate
 from shrinksim import design, settings
 from shrinksim.engines import resolve_engine
 from shrinksim.engines.source import included_files
+from shrinksim.families import OUTCOME_FAMILIES
 from shrinksim.sbc import design as sbc_design
 from shrinksim.study.outcome import StudyOutcome
 
@@ -24,11 +25,13 @@ settings.check(
     settings.load_yaml(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
 )
 validate(config, "../schemas/config.schema.yaml")
+# The family your data are fitted as (gaussian estimates with known se: gaussian_se).
+USERDATA_FAMILY = None
 if config.get("data"):
     from shrinksim.userdata.load import check as check_userdata
 
     # Raises naming the file, row and column: no job runs on bad data.
-    check_userdata(config)
+    USERDATA_FAMILY = OUTCOME_FAMILIES[check_userdata(config).fitted_as]
 
 ENGINE = resolve_engine(config["engine"])
 OUTCOME = StudyOutcome.from_config(config)
@@ -81,9 +84,11 @@ def compiled(program):
     return result(design.COMPILED, engine=ENGINE, program=program)
 
 
-def model_compiled(wildcards):
-    """The compiled program of model ``wildcards.model`` (your data: binomial)."""
-    return compiled(design.STAN_PROGRAMS[wildcards.model])
+def userdata_compiled(wildcards):
+    """The compiled program that fits your data with model ``wildcards.model`` (partial
+    pooling in the design-matched fits), by the family of your data."""
+    model = getattr(wildcards, "model", "partial")
+    return compiled(USERDATA_FAMILY.study_program(model))
 
 
 def grid_compiled():
@@ -124,13 +129,15 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
-def family_settings():
-    """The outcome family and what it needs besides the grid: only a non-binomial family's
-    keys, so the binomial study's params (and jobs) stay as they were."""
-    if OUTCOME.family.name == "binomial":
+def family_settings(family=None):
+    """The outcome family (the study's, or ``family``) and what it needs besides the grid:
+    only a non-binomial family's keys, so the binomial study's params (and jobs) stay as
+    they were."""
+    family = family or OUTCOME.family
+    if family.name == "binomial":
         return {}
-    found = {"family": OUTCOME.family.name}
-    if OUTCOME.family.has_sigma:
+    found = {"family": family.name}
+    if family.has_sigma:
         found["sigma_prior"] = config["sigma_prior"]
     return found
 
@@ -152,11 +159,11 @@ def simulate_settings():
     return as_json(found | family_settings())
 
 
-def sampling_settings():
+def sampling_settings(family=None):
     """The settings every fit depends on: seed, sampler, retries, priors on mu (and sigma),
-    the family."""
+    the family (the study's, or ``family``)."""
     keys = ("seed", "sampler", "retry", "intercept_prior")
-    return {key: config[key] for key in keys} | family_settings()
+    return {key: config[key] for key in keys} | family_settings(family)
 
 
 def fit_job_settings():
@@ -168,8 +175,9 @@ def fit_job_settings():
 
 
 def one_prior_settings(wildcards):
-    """What a fit under prior ``wildcards.prior`` depends on, besides its data."""
-    settings_ = sampling_settings()
+    """What a fit of your data (or of its design-matched data) under prior
+    ``wildcards.prior`` depends on, besides its data: its family is your data's."""
+    settings_ = sampling_settings(USERDATA_FAMILY)
     if wildcards.prior != design.NO_PRIOR:
         settings_["tau_prior"] = config["priors"][wildcards.prior]
     return as_json(settings_)
@@ -221,10 +229,16 @@ def userdata_settings():
     return as_json({key: config[key] for key in ("grid", "userdata", "batch_size")})
 
 
-def userdata_control():
-    """The control group option of userdata-prepare (empty when none is configured)."""
+def userdata_prepare_options():
+    """The family and control group options of userdata-prepare (no control option when
+    none is configured)."""
+    from shrinksim.userdata.forms import family_of
+
     control = config["userdata"]["control"]
-    return "" if control is None else f"--control {json.dumps(str(control))}"
+    family = f"--family {family_of(config)}"
+    if control is None:
+        return family
+    return f"{family} --control {json.dumps(str(control))}"
 
 
 def userdata_fits(table):

@@ -1,5 +1,6 @@
-# Your data (docs/your-data.md): fit the user's groups under each prior, then a
-# design-matched simulation at their exact group sizes and a what-if over scaled sizes.
+# Your data (docs/your-data.md): fit the user's groups under each prior, by the programs of
+# their family, then a design-matched simulation at their exact group sizes and a what-if
+# over scaled sizes.
 # Included only when `data` is set; common.smk checks the file before any job runs.
 
 
@@ -16,16 +17,16 @@ rule userdata_prepare:
         mem_mb=1000,
         runtime=5,
     params:
-        control=userdata_control(),
+        options=userdata_prepare_options(),
     shell:
-        "python -m shrinksim userdata-prepare --data {input:q} {params.control}"
+        "python -m shrinksim userdata-prepare --data {input:q} {params.options}"
         " --out {output} 2> {log}"
 
 
 rule userdata_fit:
     input:
         data=rules.userdata_prepare.output[0],
-        compiled=model_compiled,
+        compiled=userdata_compiled,
     output:
         groups=result(design.USERDATA_FIT, table="groups"),
         fits=result(design.USERDATA_FIT, table="fits"),
@@ -96,7 +97,7 @@ rule userdata_design_fit:
     input:
         data=rules.userdata_simulate.output[0],
         design=rules.userdata_design.output[0],
-        compiled=compiled(design.STAN_PROGRAMS["partial"]),
+        compiled=userdata_compiled,
     output:
         groups=result(design.USERDATA_DESIGN_FIT, table="groups"),
         fits=result(design.USERDATA_DESIGN_FIT, table="fits"),
@@ -122,6 +123,7 @@ rule userdata_design_fit:
 # Reads every fit of your data and every design-matched fit, finding them by the design.
 rule userdata_summarize:
     input:
+        data=rules.userdata_prepare.output[0],
         groups=userdata_fits("groups"),
         fits=userdata_fits("fits"),
         design=rules.userdata_design.output[0],
@@ -146,8 +148,8 @@ rule userdata_summarize:
         target=config["userdata"]["target"],
     shell:
         "python -m shrinksim userdata-summarize --study {params.study:q}"
-        " --results {params.results} --design {input.design} --target {params.target}"
-        " --groups-out {output.groups} --fits-out {output.fits}"
+        " --results {params.results} --data {input.data} --design {input.design}"
+        " --target {params.target} --groups-out {output.groups} --fits-out {output.fits}"
         " --design-fits-out {output.design_fits} --design-cells-out {output.design_cells}"
         " --whatif-out {output.whatif} 2> {log}"
 

@@ -30,11 +30,12 @@ def _point(design: str, tau_index: int) -> dict:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from shrinksim.userdata.load import load
+    from shrinksim.userdata.load import load_data
 
-    data = load(args.data, control=args.control)
-    tables.write_table(data, args.out, tables.USER_DATA)
-    logger.info(f"{args.data}: {len(data)} groups, {int(data['n'].sum())} outcomes")
+    data = load_data(args.data, args.family, control=args.control)
+    groups = data.prepared()
+    tables.write_table(groups, args.out, tables.USER_DATA)
+    logger.info(f"{args.data}: {len(groups)} groups, {data.form.name}, fitted as {data.fitted_as}")
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
@@ -116,9 +117,11 @@ def cmd_summarize(args: argparse.Namespace) -> None:
         userdata_design_jobs,
         userdata_fit_files,
     )
+    from shrinksim.userdata.outcome import data_family
     from shrinksim.userdata.study import design_cells, design_fit_rows, whatif
 
     study, root = args.study, args.results
+    family = data_family(_read(args.data, tables.USER_DATA))
     points = _read(args.design)
     groups = tables.read_tables(userdata_fit_files(study, "groups", root), tables.USER_GROUPS)
     fits = tables.read_tables(userdata_fit_files(study, "fits", root), tables.USER_FITS)
@@ -133,10 +136,10 @@ def cmd_summarize(args: argparse.Namespace) -> None:
         point = points[points["tau_index"] == job["tauk"]].iloc[0]
         job_groups = _read(groups_path, tables.GROUPS)
         job_fits = _read(fits_path, tables.FITS)
-        rows.append(design_fit_rows(job_groups, job_fits, point, float(job["scale"])))
+        rows.append(design_fit_rows(job_groups, job_fits, point, float(job["scale"]), family))
     per_fit = pd.concat(rows, ignore_index=True)
     cells = design_cells(per_fit)
-    answer = whatif(cells, points, args.target)
+    answer = whatif(cells, points, args.target, family)
     tables.write_table(groups, args.groups_out, tables.USER_GROUPS)
     tables.write_table(fits, args.fits_out, tables.USER_FITS)
     tables.write_table(per_fit, args.design_fits_out, tables.DESIGN_FITS)
@@ -181,6 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the your-data stages to the main parser's subcommands."""
     p = sub.add_parser("userdata-prepare", help="check your data file; one row per group")
     p.add_argument("--data", required=True, help="your CSV or Parquet file")
+    p.add_argument("--family", default="binomial", help="the configured family of the file")
     p.add_argument("--control", default=None, help="label of the control group")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare)
@@ -227,6 +231,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("userdata-summarize", help="combine your fits and the design study")
     p.add_argument("--study", type=mapping, required=True, help="JSON: grid, userdata, batch_size")
     p.add_argument("--results", required=True, help="the results folder holding the fits")
+    p.add_argument("--data", required=True, help="your prepared groups (their family)")
     p.add_argument("--design", required=True)
     p.add_argument("--target", type=float, required=True)
     for name in ("groups", "fits", "design-fits", "design-cells", "whatif"):

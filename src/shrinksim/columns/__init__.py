@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from shrinksim.columns.userdata import USERDATA
+
 _NAMED: dict[str, str] = {
     # the fit cell (every fit and summary table) and the simulated data
     "family": "Outcome family of the data: `binomial`, `poisson`, `gaussian` or `gaussian_se` "
@@ -39,27 +41,32 @@ _NAMED: dict[str, str] = {
     "Stan seeds derive from the configuration's `seed`, the cell and this index.",
     "group": "Group within the data set: 0 is the control group (if there is one), 1..G "
     "the treatment groups, in the order simulated.",
-    "USER_DATA.group": "Your label of the group, as text.",
     "is_control": "True for the control group (simulated: group 0; your data: the group "
     "marked `is_control` or named by `userdata.control`); fitted like every group but left "
     "out of each fit's shrinkage and error measures.",
-    "n": "Outcomes in the group (binomial: trials; gaussian: observations); empty for poisson.",
+    "n": "Outcomes in the group (binomial: trials; gaussian: observations); empty for poisson "
+    "and gaussian_se.",
     "y": "Successes among the group's `n` outcomes (binomial) or events (poisson); empty for "
-    "gaussian.",
+    "the gaussian families.",
     "exposure": "Exposure of the group (poisson: units of time, size, ... in which its `y` "
     "events occurred); empty for the other families.",
     "DATA.mean": "Mean of the group's outcomes (gaussian); empty for the other families.",
     "DATA.sd": "Standard deviation of the group's outcomes, divisor n - 1 (gaussian; empty "
     "where n = 1 and for the other families).",
+    "DATA.estimate": "The group's estimate of its effect (gaussian_se: estimates with known "
+    "standard errors); empty for the other families.",
+    "DATA.se": "Known standard error of the group's `estimate`, > 0 (gaussian_se); empty for "
+    "the other families.",
     "true_p": "True value of the group on the natural scale that its data were drawn with: "
-    "success probability (binomial), rate per unit exposure (poisson) or mean (gaussian).",
+    "success probability (binomial), rate per unit exposure (poisson), mean (gaussian) or "
+    "effect (gaussian_se).",
     "true_logit": "True group effect theta on the family's scale: log-odds logit(`true_p`) "
-    "(binomial), log-rate (poisson) or mean (gaussian).",
-    "obs_p": "Observed value on the natural scale: y / n (binomial), y / exposure (poisson) "
-    "or the mean (gaussian).",
+    "(binomial), log-rate (poisson), mean (gaussian) or effect (gaussian_se).",
+    "obs_p": "Observed value on the natural scale: y / n (binomial), y / exposure (poisson), "
+    "the mean (gaussian) or the estimate (gaussian_se).",
     "obs_logit": "Observed group effect on theta's scale, what shrinkage is measured against: "
     "empirical log-odds log((y + 1/2) / (n - y + 1/2)) (binomial), log((y + 1/2) / exposure) "
-    "(poisson) or the mean (gaussian).",
+    "(poisson), the mean (gaussian) or the estimate (gaussian_se).",
     # one fit: outcome, attempts, sampler
     "status": "`ok`, `divergent` (divergent transitions remain in the kept draws after any "
     "retries) or `error` (the sampler raised on every attempt: no estimates, no ranks).",
@@ -84,7 +91,8 @@ _NAMED: dict[str, str] = {
     "draw": "Index (from 0) of the kept draw: up to 200 draws evenly spaced over the pooled "
     "chains.",
     "p": "One posterior draw of the group's effect on the natural scale (float32): success "
-    "probability expit(theta) (binomial), rate exp(theta) (poisson), mean (gaussian).",
+    "probability expit(theta) (binomial), rate exp(theta) (poisson), mean (gaussian), "
+    "effect (gaussian_se).",
     # shrinkage and the errors of the group estimates (one fit)
     "shrinkage": "Shrinkage factor of the fit: 1 - slope of the least-squares line of the "
     "posterior mean log-odds on `obs_logit` over the treatment groups; 0 = estimates follow the "
@@ -95,8 +103,10 @@ _NAMED: dict[str, str] = {
     "empirical log-odds of all groups); groups with |observed - pooled| <= 1e-6 skipped.",
     "shrinkage_theory": "Normal-approximation shrinkage factor s2 / (s2 + tau^2), "
     "s2 = 1 / (n p0 (1 - p0)): grid study at n = `n_per_group`, p0 = `simulation.p0` and the "
-    "true tau (p_sd cells: p_sd / (p0 (1 - p0))); design-matched study at the rounded mean "
-    "treatment-group size, the true `tau` and p0 = expit(posterior median of mu).",
+    "true tau (p_sd cells: p_sd / (p0 (1 - p0))); design-matched study of your data: the "
+    "family's theory curve (as `shrinkage_normal`) at the rounded mean treatment-group n "
+    "(poisson, gaussian_se: the mean exposure or se), the true `tau` and the design's mu "
+    "and sigma.",
     "squared_error": "Mean over the fit's treatment groups of (posterior mean - true log-odds)^2 "
     "(log-odds squared; the groups' RMSE is the root of its mean over fits).",
     "absolute_error": "Mean over the fit's treatment groups of |posterior mean - true "
@@ -161,70 +171,6 @@ _NAMED: dict[str, str] = {
     "p_adjusted": "`p_value` Holm-adjusted over every row of the table (each n, groups, "
     "prior and parameter).",
     "rejected": "True when `p_adjusted` is below `sbc.alpha`: uniformity rejected.",
-    # your data and its design-matched study
-    "shrink_ratio": "(observed - posterior mean) / (observed - pooled) log-odds of this group, "
-    "pooled = the posterior mean of mu (no pooling: the pooled empirical log-odds of all "
-    "groups); empty where |observed - pooled| <= 1e-6.",
-    "shrinkage_normal": "Normal-approximation shrinkage of this group at its own n: "
-    "s2 / (s2 + tau^2), s2 = 1 / (n p (1 - p)), p = expit(posterior median of mu), "
-    "tau = posterior median of tau; partial pooling only, else empty.",
-    "USER_FITS.groups": "Groups in your data, the control group included.",
-    "outcomes": "Outcomes in your data, summed over every group (control group included).",
-    "scale": "What-if factor of your treatment-group sizes: each is max(1, round(scale n)); "
-    "1 = your own sizes.",
-    "tau_index": "Index (from 0) of `quantile` in `userdata.tau_quantiles` (`tau=` in the paths).",
-    "quantile": "Quantile of your tau posterior (pooled over the partial-pooling fits under "
-    "every grid prior, equally) that gives the true tau.",
-    "tau": "True tau of the design-matched simulation: the `quantile` quantile of your tau "
-    "posterior (log-odds sd).",
-    "n_mean": "Mean outcomes per treatment group of the simulated design (your sizes times "
-    "`scale`, rounded; the same in every replicate).",
-    "rmse_posterior": "Root mean square error of the posterior mean log-odds against the true "
-    "log-odds over the fit's treatment groups (log-odds).",
-    "rmse_observed": "The same for the observed log-odds `obs_logit`, i.e. without any "
-    "shrinkage (log-odds).",
-    "coverage95": "Share of the fit's treatment groups whose central 95 % posterior interval "
-    "[q025, q975] of theta contains the true log-odds.",
-    "WHATIF.target": "The shrinkage factor asked for, `userdata.target`.",
-    "n_now": "Your mean outcomes per treatment group (the scale-1 design's `n_mean`).",
-    "n_simulated": "Mean outcomes per treatment group at which the simulated `shrinkage_mean` "
-    "falls to `target`, interpolated linearly in log n between the what-if designs (how: "
-    "`n_simulated_how`).",
-    "n_simulated_how": "`interpolated`; `at most` (the smallest design is already at or below "
-    "`target`: its n, an upper bound); `not reached` (no design reaches it: empty n).",
-    "n_theory": "Outcomes per group at which the normal approximation equals `target`: "
-    "(1 - target) / (target tau^2 p0 (1 - p0)), p0 = expit(posterior median of mu).",
-    # the PSIS-LOO comparison of the fits of your data (shrinksim.userdata.inference)
-    "USER_LOO.status": "`ok` (compared) or `error` (the fit failed: no draws, not compared).",
-    "USER_LOO.rank": "Place of the fit in the comparison (arviz.compare), 0 = the highest "
-    "elpd_loo.",
-    "elpd_loo": "PSIS-LOO estimate of the expected log predictive density of a left-out "
-    "group's outcomes, summed over the groups (log scale; higher is better).",
-    "se": "Standard error of `elpd_loo`.",
-    "p_loo": "Effective number of parameters: the in-sample log predictive density minus "
-    "`elpd_loo`.",
-    "elpd_diff": "`elpd_loo` of the best fit minus this fit's (0 for the best; log scale).",
-    "dse": "Standard error of `elpd_diff` (0 for the best fit).",
-    "weight": "Stacking weight of the fit in the comparison (arviz.compare; the weights sum to 1).",
-    "pareto_k_max": "Largest Pareto k of the fit's leave-one-group-out terms.",
-    "pareto_k_high": "Groups whose Pareto k exceeds 0.7: their leave-one-group-out terms are "
-    "unreliable.",
-    "USER_LOO.groups": "Leave-one-group-out terms: every group of your data, the control "
-    "group included.",
-    "warning": "What the Pareto k values say about the fit's PSIS-LOO in words, or why the "
-    "fit was not compared; empty when all is well.",
-    # written without a fixed schema (shrinksim.columns.markdown.UNFIXED)
-    "p0": "expit of the posterior median of mu (draws pooled like `quantile`'s): the probability "
-    "whose log-odds is the mean log-odds of the simulated treatment groups.",
-    "control_n": "Outcomes of the simulated control group: your control group's n (0 without one).",
-    "control_p": "Success probability of the simulated control group: your control group's "
-    "observed proportion kept within [0.5 / n, 1 - 0.5 / n] (0.5 without one).",
-    "chain": "Chain (from 0) of the draw.",
-    "USERDATA_DRAWS.draw": "Index (from 0) of the draw within its chain, after warmup.",
-    "USERDATA_DRAWS.mu": "Draw of mu (log-odds; empty for no pooling).",
-    "USERDATA_DRAWS.tau": "Draw of tau (log-odds sd; empty unless partial pooling).",
-    "USERDATA_DRAWS.theta[i]": "Draw of the log-odds of the i-th group (row) of your data, the "
-    "control group included (i = 1..groups).",
 }
 """The columns described one by one (the families are composed below)."""
 
@@ -320,7 +266,7 @@ def _cell_means(per_fit: Mapping[str, str]) -> Iterable[tuple[str, str]]:
             yield f"{table}.{name}", _MEAN_OF.format(name, text)
 
 
-_PER_FIT = _merged(_NAMED.items(), _families())
+_PER_FIT = _merged(_NAMED.items(), USERDATA.items(), _families())
 COLUMNS: Mapping[str, str] = _merged(_PER_FIT.items(), _cell_means(_PER_FIT))
 """Column name (or ``TABLE.name``) -> its description."""
 
@@ -358,12 +304,12 @@ TABLES: Mapping[str, str] = {
     "baselines): status, mu and tau summaries, diagnostics, shrinkage factor and ratio.",
     "DESIGN_FITS": "One row per fit of the design-matched study (your group sizes times "
     "`scale`, true tau from your tau posterior): shrinkage, recovery of the true group "
-    "log-odds.",
+    "effects theta.",
     "DESIGN_CELLS": "The design-matched study per (scale, tau, prior): means over its "
     "replicates, with the Monte Carlo standard error of the shrinkage.",
-    "WHATIF": "The what-if answer per prior and true tau: mean outcomes per treatment group "
-    "at which shrinkage falls to `target`, from the simulated designs and from the normal "
-    "approximation.",
+    "WHATIF": "The what-if answer per prior and true tau: the mean treatment-group size "
+    "(outcomes, exposure or standard error) at which shrinkage falls to `target`, from the "
+    "simulated designs and from the family's theory curve.",
     "USER_LOO": "PSIS-LOO comparison of the fits of your data (arviz.compare), leaving out "
     "one group at a time: how well each fit predicts a new group's outcomes.",
     "USERDATA_POINTS": "The design-matched study's true values: one row per quantile of "

@@ -61,13 +61,14 @@ UNFIXED = {
             *(field(name, pa.float64()) for name in ("quantile", "tau", "p0")),
             field("control_n", pa.int64()),
             field("control_p", pa.float64()),
+            *(field(n, pa.float64(), "USERDATA_POINTS") for n in ("mu", "sigma", "control_theta")),
         ],
     ),
     "USERDATA_DRAWS": named_schema(
         "USERDATA_DRAWS",
         [
             *(field(name, pa.int64(), "USERDATA_DRAWS") for name in ("chain", "draw")),
-            *(field(n, pa.float64(), "USERDATA_DRAWS") for n in ("mu", "tau", "theta[i]")),
+            *(field(n, pa.float64(), "USERDATA_DRAWS") for n in ("mu", "tau", "sigma", "theta[i]")),
             *(field(name, pa.string()) for name in ("prior", "model")),
         ],
     ),

@@ -5,7 +5,9 @@ the theory curve of shrinkage against n (docs/families.md).
 population comes from ``simulation``: ``p0`` (binomial, the mean probability), ``rate``
 (poisson, the mean rate per unit exposure, mu = log rate) or ``mean`` and ``sigma`` (gaussian:
 the mean of the group means and the within-group sd). The grid's ``n`` is outcomes per group,
-or for poisson the exposure per group.
+or for poisson the exposure per group. The analysis of your data (:mod:`shrinksim.userdata`)
+builds one at its fitted population, also for ``gaussian_se`` (estimates with known standard
+errors), whose n is the standard error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from shrinksim.shrinkage import (
     implied_tau,
     theory_shrinkage,
     theory_shrinkage_gaussian,
+    theory_shrinkage_known_se,
     theory_shrinkage_poisson,
 )
 
@@ -58,15 +61,26 @@ LABELS = {
         "theory": "exact for known sigma",
         "n_axis": "outcomes per group, n (log scale)",
     },
+    "gaussian_se": {  # a form of your data only (shrinksim.userdata)
+        "observed": "observed estimate",
+        "estimate": "posterior median of theta",
+        "natural": "effect theta",
+        "observed_line": "observed estimate",
+        "true_line": "true theta",
+        "compared": "estimates",
+        "theory": "exact for known standard errors",
+        "n_axis": "standard error per group, se (log scale)",
+    },
 }
-"""The figures' words for each study family."""
+"""The figures' words for each family (the study's, and gaussian_se of your data)."""
 
 THEORY = {
     "binomial": "normal approximation, sigma^2 = 1 / (n p0 (1 - p0))",
     "poisson": "normal approximation, sigma^2 = 1 / (E rate)",
     "gaussian": "exact for known sigma: (sigma^2 / n) / (sigma^2 / n + tau^2)",
+    "gaussian_se": "exact for known standard errors: se^2 / (se^2 + tau^2)",
 }
-"""The theory curve of each study family, as the figures and report name it."""
+"""The theory curve of each family, as the figures and report name it."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,9 @@ class StudyOutcome:
 
     def theory(self, n: float | np.ndarray, tau: float | np.ndarray) -> np.ndarray:
         """Shrinkage B(n) of the family's theory curve (:data:`THEORY`) at n outcomes (or
-        exposure) per group."""
+        exposure, or for gaussian_se the standard error) per group."""
+        if self.family.name == "gaussian_se":
+            return theory_shrinkage_known_se(n, tau)
         if self.family.name == "poisson":
             return theory_shrinkage_poisson(n, tau, self.mu)
         if self.family.name == "gaussian":
@@ -137,4 +153,6 @@ class StudyOutcome:
             return f"y / n = {group['y']} / {group['n']}"
         if self.family.name == "poisson":
             return f"y / E = {group['y']} / {group['exposure']:g}"
+        if self.family.name == "gaussian_se":
+            return f"estimate = {group['estimate']:.3g} (se = {group['se']:.3g})"
         return f"mean = {group['mean']:.3g} (n = {group['n']})"

@@ -1,6 +1,7 @@
-"""Your design, your data: the user's binomial groups fitted under each prior (and the
-baselines), then a design-matched simulation at exactly their group sizes and a what-if over
-scaled sizes.
+"""Your design, your data: the user's groups (binomial, poisson, gaussian, or gaussian
+estimates with known standard errors: gaussian_se) fitted under each prior (and the
+baselines) by their family's programs, then a design-matched simulation at exactly their
+group sizes and a what-if over scaled sizes.
 
 Modules, in the order the workflow uses them (``workflow/rules/userdata.smk``):
 
@@ -8,6 +9,8 @@ Modules, in the order the workflow uses them (``workflow/rules/userdata.smk``):
   user's file (:class:`~shrinksim.userdata.read.UserDataError` names file, row and column)
   in one of the forms its family allows (:mod:`~shrinksim.userdata.forms`, the registry;
   :mod:`~shrinksim.userdata.rows` and :mod:`~shrinksim.userdata.values` apply it);
+* :mod:`~shrinksim.userdata.outcome`: the family the prepared groups are fitted as, its
+  population (mu, sigma) and theory curve;
 * :mod:`~shrinksim.userdata.design`: design planning (sizes, control group, true tau values,
   seed keys, the group size for a target shrinkage) and the ``userdata:`` settings checks;
 * :mod:`~shrinksim.userdata.fit`: the fits of the user's data and of the design-matched

@@ -10,7 +10,8 @@ with ``group``, ``is_control`` and its :attr:`Form.outputs`:
 * binomial: ``n`` (outcomes), ``y`` (successes);
 * poisson: ``y`` (count), ``exposure``;
 * gaussian: ``n``, ``mean``, ``sd`` (sample sd, divisor n - 1; 0 when n = 1), or with known
-  standard errors ``estimate``, ``se``.
+  standard errors ``estimate``, ``se``, fitted as the outcome family ``gaussian_se``
+  (:attr:`Form.fitted_as`).
 """
 
 from __future__ import annotations
@@ -90,10 +91,14 @@ class Form:
     reduce: Reduce | None = None
     groups_check: GroupsCheck | None = None
     notes: str = ""
+    fitted_as: str = ""
+    """The outcome family (:data:`shrinksim.families.OUTCOME_FAMILIES`) whose programs fit
+    the form's groups; default: the form's own ``family``."""
     names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", ("group", *(c.name for c in self.columns)))
+        object.__setattr__(self, "fitted_as", self.fitted_as or self.family)
 
     def label(self) -> str:
         """The form's columns as messages write them: ``(group, n, mean, sd)``."""
@@ -252,7 +257,8 @@ FORMS: dict[str, tuple[Form, ...]] = {
             ),
             ("estimate", "se"),
             "A,28,15",
-            notes="known standard errors (meta-analysis)",
+            notes="known standard errors (meta-analysis); fitted as family gaussian_se",
+            fitted_as="gaussian_se",
         ),
     ),
 }

@@ -4,15 +4,18 @@ Every fit of the user's data is also written as one netCDF file (h5netcdf) in Ar
 layout, readable with ``arviz.from_netcdf``, with the user's group labels as the ``group``
 coordinate, in the order of the data file:
 
-* ``posterior``: ``mu``, ``tau`` and ``z`` (those the program has) and every group's
-  log-odds ``theta`` (chain, draw, group; complete pooling: theta_g = mu);
+* ``posterior``: ``mu``, ``tau``, ``sigma`` and ``z`` (those the program has) and every
+  group's effect ``theta`` on the family's scale (chain, draw, group; complete pooling:
+  theta_g = mu);
 * ``sample_stats``: ``diverging``, ``tree_depth``, ``energy`` (and ``lp`` when the engine
   returns ``lp__``);
-* ``observed_data``: the successes ``y`` and outcomes ``n`` per group, with ``is_control``
-  as a coordinate;
-* ``log_likelihood``: ``y``, each group's binomial log-likelihood of its own successes at
-  its theta (the Stan generated quantity ``log_lik``, named after the observed variable as
-  ArviZ expects).
+* ``observed_data``: the family's columns per group, its observed variable first
+  (:attr:`shrinksim.families.OutcomeFamily.observed`): binomial ``y`` (successes) and
+  ``n``; poisson ``y`` (events) and ``exposure``; gaussian ``mean``, ``n`` and ``sd``;
+  gaussian_se ``estimate`` and ``se``; ``is_control`` as a coordinate;
+* ``log_likelihood``: each group's log-likelihood of its own data at its theta (the Stan
+  generated quantity ``log_lik``; gaussian: of the group's raw outcomes), named after the
+  observed variable as ArviZ expects (``y``, ``mean`` or ``estimate``).
 
 A fit whose sampler failed has ``observed_data`` only (attribute ``status`` = error).
 
@@ -35,15 +38,14 @@ import pandas as pd
 import xarray as xr
 
 from shrinksim.tables import USER_LOO, write_atomic
+from shrinksim.userdata.forms import OUTPUT_TYPES
+from shrinksim.userdata.outcome import data_family
 
 if TYPE_CHECKING:
     from shrinksim.engines import Draws
 
 GROUP = "group"
 """The dimension (and coordinate: the user's labels) of every per-group variable."""
-
-OBSERVED = "y"
-"""The observed variable, and so the name of the log-likelihood variable."""
 
 PARETO_K = 0.7
 """Pareto k above which a group's PSIS-LOO term is counted as unreliable."""
@@ -67,17 +69,18 @@ def _draw_coords(chains: int, draws: int) -> dict[str, np.ndarray]:
 
 
 def observed_group(data: pd.DataFrame) -> xr.Dataset:
-    """``observed_data``: successes ``y`` and outcomes ``n`` per group (table USER_DATA rows,
-    in order), labels as the ``group`` coordinate, ``is_control`` beside it."""
+    """``observed_data``: the family's columns per group (table USER_DATA rows, in order),
+    its observed variable first (binomial: successes ``y``, outcomes ``n``), labels as the
+    ``group`` coordinate, ``is_control`` beside it."""
+    family = data_family(data)
     coords = {
         GROUP: data["group"].astype(str).to_numpy(dtype=object),
         "is_control": (GROUP, data["is_control"].to_numpy(bool)),
     }
+    names = [family.observed, *(c for c in family.columns if c != family.observed)]
+    types = {int: np.int64, float: np.float64}
     return xr.Dataset(
-        {
-            OBSERVED: (GROUP, data["y"].to_numpy(np.int64)),
-            "n": (GROUP, data["n"].to_numpy(np.int64)),
-        },
+        {name: (GROUP, data[name].to_numpy(types[OUTPUT_TYPES[name]])) for name in names},
         coords=coords,
     )
 
@@ -87,7 +90,7 @@ def inference_groups(
 ) -> dict[str, xr.Dataset]:
     """The InferenceData groups of one fit of ``data`` (its rows are the program's groups).
 
-    ``theta`` are the group log-odds (chains, draws, groups); ``draws.params["log_lik"]``
+    ``theta`` are the group effects (chains, draws, groups); ``draws.params["log_lik"]``
     must hold the per-group log-likelihood (the fit asked for it). ``attrs`` (prior, model,
     engine, ...) go on every group.
     """
@@ -104,7 +107,7 @@ def inference_groups(
     group_dims = ("chain", "draw", GROUP)
     posterior = {
         name: (("chain", "draw"), draws.params[name])
-        for name in ("mu", "tau")
+        for name in ("mu", "tau", "sigma")
         if name in draws.params
     }
     if "z" in draws.params:
@@ -121,7 +124,7 @@ def inference_groups(
         "sample_stats": xr.Dataset(sample_stats, coords=coords),
         "observed_data": observed,
         "log_likelihood": xr.Dataset(
-            {OBSERVED: (group_dims, log_lik)}, coords=coords | dict(labels)
+            {data_family(data).observed: (group_dims, log_lik)}, coords=coords | dict(labels)
         ),
     }
     for group in made.values():

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from shrinksim.errors import did_you_mean
+from shrinksim.tables import USER_DATA
 from shrinksim.userdata.forms import DEFAULT_FAMILY, OUTPUT_TYPES, Form, family_of
 from shrinksim.userdata.read import Problems, UserDataError, read
 from shrinksim.userdata.rows import CONTROL_COLUMN, choose_form, read_groups
@@ -37,6 +38,18 @@ class UserData:
     family: str
     form: Form
     groups: pd.DataFrame
+
+    @property
+    def fitted_as(self) -> str:
+        """The outcome family the groups are fitted as (:attr:`Form.fitted_as`: the family,
+        or ``gaussian_se`` for estimates with known standard errors)."""
+        return self.form.fitted_as
+
+    def prepared(self) -> pd.DataFrame:
+        """The groups as the later stages read them (table
+        :data:`shrinksim.tables.USER_DATA`): every family's columns (those of other families
+        empty) and ``family`` = :attr:`fitted_as`."""
+        return self.groups.assign(family=self.fitted_as).reindex(columns=USER_DATA.names)
 
 
 def _named_control(
@@ -131,14 +144,15 @@ def load(
     return load_data(path, family, control).groups
 
 
-def check(config: dict[str, Any]) -> None:
+def check(config: dict[str, Any]) -> UserData:
     """Before any job runs: the ``userdata:`` settings, then the file itself, read as the
     family of :func:`~shrinksim.userdata.forms.family_of` (raises
-    :class:`~shrinksim.errors.ConfigError` or :class:`UserDataError` naming what is wrong)."""
+    :class:`~shrinksim.errors.ConfigError` or :class:`UserDataError` naming what is wrong);
+    the data, checked."""
     from shrinksim.errors import ConfigError
     from shrinksim.userdata.design import config_problems
 
     problems = config_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-    load_data(config["data"], family_of(config), control=config["userdata"]["control"])
+    return load_data(config["data"], family_of(config), control=config["userdata"]["control"])

@@ -10,15 +10,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shrinksim.families import OutcomeFamily
 from shrinksim.shrinkage import FIT_KEY
+from shrinksim.study.outcome import StudyOutcome
 from shrinksim.study.summarize import shrinkage_per_fit
 from shrinksim.tables import DESIGN_FITS, WHATIF
-from shrinksim.userdata.design import n_for_shrinkage, n_for_shrinkage_simulated
+from shrinksim.userdata.design import size_for_shrinkage, size_for_shrinkage_simulated
+from shrinksim.userdata.outcome import BINOMIAL, population, size_text
+
+
+def point_outcome(family: OutcomeFamily, point: Mapping[str, Any]) -> StudyOutcome:
+    """The family at design ``point``'s population (its ``mu`` and ``sigma``; binomial: its
+    ``p0``), whose theory curve the design-matched study is compared with."""
+    if family.name == "binomial":
+        return StudyOutcome(family, p0=float(point["p0"]))
+    return population(family, float(point["mu"]), float(point.get("sigma", np.nan)))
 
 
 def recovery(groups: pd.DataFrame) -> pd.DataFrame:
-    """How well one fit recovers the true group log-odds (treatment groups): RMSE of the
-    posterior mean and, for comparison, of the observed log-odds; 95 % interval coverage."""
+    """How well one fit recovers the true group effects theta (treatment groups): RMSE of the
+    posterior mean and, for comparison, of the observed effects; 95 % interval coverage."""
     treat = groups[~groups["is_control"]].assign(
         err_post=lambda d: (d["theta_mean"] - d["true_logit"]) ** 2,
         err_obs=lambda d: (d["obs_logit"] - d["true_logit"]) ** 2,
@@ -40,14 +51,20 @@ def design_fit_rows(
     fits: pd.DataFrame,
     point: Mapping[str, Any],
     scale: float,
+    family: OutcomeFamily = BINOMIAL,
 ) -> pd.DataFrame:
-    """:data:`shrinksim.tables.DESIGN_FITS` rows of one design cell's fits."""
-    p0 = float(point["p0"])
-    per_fit = shrinkage_per_fit(groups, fits, p0)
+    """:data:`shrinksim.tables.DESIGN_FITS` rows of one design cell's fits (of ``family``):
+    ``n_mean`` is the mean treatment-group size (n, exposure or se), ``shrinkage_theory`` the
+    family's theory curve at the cell's rounded mean n (``n_per_group``), or at the mean
+    exposure or se."""
+    outcome = point_outcome(family, point)
+    per_fit = shrinkage_per_fit(groups, fits, outcome)
     if len(groups):
         per_fit = per_fit.merge(recovery(groups), on=FIT_KEY, how="left")
-        sizes = groups[~groups["is_control"]].groupby("replicate")["n"].mean()
+        sizes = groups[~groups["is_control"]].groupby("replicate")[family.size].mean()
         per_fit["n_mean"] = per_fit["replicate"].map(sizes)
+        if family.size != "n":  # the same sizes in every replicate; no rounding of them
+            per_fit["shrinkage_theory"] = outcome.theory(sizes.mean(), float(point["tau"]))
     else:
         per_fit = per_fit.assign(
             rmse_posterior=np.nan, rmse_observed=np.nan, coverage95=np.nan, n_mean=np.nan
@@ -85,15 +102,20 @@ def design_cells(per_fit: pd.DataFrame) -> pd.DataFrame:
     return per_fit.groupby(keys, sort=True)[per_fit.columns.drop(keys)].apply(reduce).reset_index()
 
 
-def whatif(cells: pd.DataFrame, points: pd.DataFrame, target: float) -> pd.DataFrame:
-    """:data:`shrinksim.tables.WHATIF`: per prior and tau, the mean n per group giving
-    shrinkage ``target``."""
-    p0 = float(points["p0"].iloc[0])
+def whatif(
+    cells: pd.DataFrame, points: pd.DataFrame, target: float, family: OutcomeFamily = BINOMIAL
+) -> pd.DataFrame:
+    """:data:`shrinksim.tables.WHATIF`: per prior and tau, the mean treatment-group size (n,
+    exposure or se of ``family``) giving shrinkage ``target``: from the simulated designs
+    (:func:`~shrinksim.userdata.design.size_for_shrinkage_simulated`) and from the family's
+    theory curve at the design's population
+    (:func:`~shrinksim.userdata.design.size_for_shrinkage`)."""
+    outcome = point_outcome(family, points.iloc[0])
     rows = []
     for (prior, k), line in cells.groupby(["prior", "tau_index"], sort=True):
         tau = float(line["tau"].iloc[0])
-        n_sim, how = n_for_shrinkage_simulated(
-            line["n_mean"].to_numpy(), line["shrinkage_mean"].to_numpy(), target
+        n_sim, how = size_for_shrinkage_simulated(
+            family, line["n_mean"].to_numpy(), line["shrinkage_mean"].to_numpy(), target
         )
         rows.append(
             {
@@ -105,18 +127,24 @@ def whatif(cells: pd.DataFrame, points: pd.DataFrame, target: float) -> pd.DataF
                 "n_now": float(line.loc[line["scale"] == 1.0, "n_mean"].mean()),
                 "n_simulated": n_sim,
                 "n_simulated_how": how,
-                "n_theory": float(n_for_shrinkage(target, tau, p0)),
+                "n_theory": float(size_for_shrinkage(outcome, target, tau)),
             }
         )
     return pd.DataFrame(rows, columns=WHATIF.names)
 
 
-def whatif_text(row: pd.Series) -> str:
-    """The what-if answer of one row of :data:`shrinksim.tables.WHATIF`, in words."""
-    if row["n_simulated_how"] == "interpolated":
-        sim = f"~{row['n_simulated']:.0f} simulated"
-    elif row["n_simulated_how"] == "at most":
-        sim = f"at most {row['n_simulated']:.0f} simulated (the smallest design is below it)"
+def whatif_text(row: pd.Series, family: OutcomeFamily = BINOMIAL) -> str:
+    """The what-if answer of one row of :data:`shrinksim.tables.WHATIF`, in words (sizes of
+    ``family``: n, exposure or se)."""
+    size, how = family.size, row["n_simulated_how"]
+    if how == "interpolated":
+        sim = f"{size} ~{size_text(family, row['n_simulated'])} simulated"
+    elif how in ("at most", "at least"):
+        which = "smallest design" if how == "at most" else "design with the largest se"
+        value = size_text(family, row["n_simulated"])
+        sim = f"{size} {how} {value} simulated (the {which} is below it)"
     else:
-        sim = "not reached by the largest simulated design"
-    return f"{sim}, ~{row['n_theory']:.0f} by the normal approximation"
+        largest = "design with the smallest se" if size == "se" else "largest simulated design"
+        sim = f"not reached by the {largest}"
+    theory = StudyOutcome(family).labels["theory"]
+    return f"{sim}, ~{size_text(family, row['n_theory'])} by the theory curve ({theory})"
