@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,12 @@ CONFIGS = TESTS / "configs"
 TINY = CONFIGS / "tiny.yaml"
 SLOW_GROUPS = ("stan", "workflow")
 """Folders of ``tests/`` whose every test is slow."""
+PROGRAM_DIRS = (REPO / "stan", TESTS / "stan" / "programs")
+"""Every Stan program the slow tests compile (with PyStan, into :data:`CACHE`) is here."""
+PRECOMPILE = "SHRINKSIM_TEST_PRECOMPILE"
+"""Environment variable: ``1``: compile the programs of :data:`PROGRAM_DIRS` missing from
+the cache before the first test; ``0``: never (each is compiled when a test first needs
+it); unset or ``auto``: when tests of two or more files of ``tests/stan/`` are selected."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -54,6 +63,85 @@ def schema() -> dict[str, Any]:
 def config() -> dict[str, Any]:
     """A fresh copy of the default config.yaml."""
     return load_yaml(REPO / "config.yaml")
+
+
+def cores() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def uncompiled_programs() -> list[Path]:
+    """The programs of :data:`PROGRAM_DIRS` that PyStan's cache :data:`CACHE` holds no build
+    of (no extension module in the model directory httpstan gives their code), largest
+    first. A truncated build passes for one here; ``compile`` replaces it when loading fails.
+    """
+    from shrinksim.engines import program_source
+    from shrinksim.engines.fastpath import module_files
+    from shrinksim.engines.pystan import model_directory
+
+    programs = sorted(path for folder in PROGRAM_DIRS for path in folder.glob("*.stan"))
+    missing = [p for p in programs if not module_files(model_directory(CACHE, program_source(p)))]
+    return sorted(missing, key=lambda p: len(program_source(p)), reverse=True)
+
+
+def compile_in_parallel(programs: Sequence[Path], workers: int, out: Path) -> dict[str, str]:
+    """Compile ``programs`` with PyStan into :data:`CACHE`, ``workers`` at a time, each by the
+    workflow's own ``python -m shrinksim compile`` (as its ``compile_model`` jobs, which also
+    run side by side: each build has its own model directory and object files). Returns
+    the failed programs' output tails, by program."""
+
+    def compile_(path: Path) -> tuple[str, str]:
+        command = [sys.executable, "-m", "shrinksim", "compile", "--stan-file", str(path)]
+        command += ["--engine", "pystan", "--cache-dir", str(CACHE)]
+        command += ["--out", str(out / f"{path.stem}.json")]
+        # cwd: httpstan's object files go to ./build/, as when the tests compile
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        return path.stem, tail if done.returncode else ""
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return {name: tail for name, tail in pool.map(compile_, programs) if tail}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Before the first test (outside every test's timeout), when tests of two or more files
+    of ``tests/stan/`` are selected (``make test``; see :data:`PRECOMPILE`): compile every
+    Stan program of :data:`PROGRAM_DIRS` that the cache lacks, one per CPU at a time, not
+    one after another as tests first need them (g++ is single-threaded; a fresh clone
+    compiles ~17 programs of 30-90 s each). The tests compile their programs as before,
+    now hitting the cache. A program that fails to compile here is only reported: its test
+    fails with the error. Then pytest runs the tests as usual."""
+    from shrinksim.engines.pystan import pystan_installed
+
+    config = session.config
+    if config.option.collectonly or (
+        session.testsfailed and not config.option.continue_on_collection_errors
+    ):
+        return  # nothing to run, or pytest stops at the collection errors
+    mode = os.environ.get(PRECOMPILE, "auto")
+    stan = TESTS / "stan"
+    files = {item.path for item in session.items if item.path.is_relative_to(stan)}
+    if mode == "0" or (mode != "1" and len(files) < 2) or not pystan_installed():
+        return
+    programs = uncompiled_programs()
+    if not programs:
+        return
+    workers = min(cores(), len(programs))
+    say = config.pluginmanager.getplugin("terminalreporter").write_line
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        say(f"compiling {len(programs)} Stan programs missing from {CACHE}, {workers} at a time")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="shrinksim-precompile-") as out:
+        failed = compile_in_parallel(programs, workers, Path(out))
+    with capture.global_and_fixture_disabled():
+        say(f"compiled {len(programs) - len(failed)} in {time.perf_counter() - start:.0f} s")
+        for name, tail in failed.items():
+            say(f"{name}: compiling failed (its test will say why):\n{tail}")
 
 
 @pytest.fixture(scope="session")
