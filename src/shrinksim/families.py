@@ -38,6 +38,9 @@ from shrinksim.priors import Prior
 STAN_INT_MAX = 2**31 - 1
 """The largest count Stan's ``int`` holds."""
 
+POISSON_MEAN_MAX = 1e15
+"""The largest Poisson mean drawn from (numpy's limit is about 9e18; Stan's int 2.1e9)."""
+
 DEFAULT_SIGMA_PRIOR = Prior("student_t", (3.0, 0.0, 2.5))
 """Prior on the within-group sd sigma of the ``gaussian`` family (brms' default, half)."""
 
@@ -373,7 +376,11 @@ def simulate_data(
         return {"n": n, "y": rng.binomial(n, family.natural(theta))}
     if family.name == "poisson":
         exposure = np.asarray(sizes, dtype=float)
-        return {"y": rng.poisson(exposure * np.exp(theta)), "exposure": exposure}
+        # a mean beyond POISSON_MEAN_MAX (SBC: theta from the far tails of its priors) would
+        # make numpy raise; capped, its count is still far beyond Stan's int: the data
+        # checks reject it (an error row of SBC)
+        mean = np.minimum(exposure * np.exp(theta), POISSON_MEAN_MAX)
+        return {"y": rng.poisson(mean), "exposure": exposure}
     if family.name == "gaussian_se":
         se = np.asarray(sizes, dtype=float)
         return {"estimate": rng.normal(theta, se), "se": se}

@@ -25,7 +25,6 @@ from conftest import CACHE
 from shrinksim.engines import make_engine
 from shrinksim.sbc import calibration, fit
 from shrinksim.sbc.design import SbcCell
-from shrinksim.study import simulate
 
 FAMILIES = ("poisson", "gaussian", "gaussian_se")
 SIMULATIONS = 100
@@ -72,12 +71,12 @@ def test_every_family_is_calibrated(compile_program):
 
 
 def test_misreported_exposure_is_rejected(compile_program, monkeypatch):
-    real = simulate.draw_outcomes
+    real = fit.simulate_data
 
     def halved_exposure(*args, **kwargs):
         columns = real(*args, **kwargs)
         return columns | {"exposure": columns["exposure"] / 2}
 
-    monkeypatch.setattr(fit, "draw_outcomes", halved_exposure)
+    monkeypatch.setattr(fit, "simulate_data", halved_exposure)
     tests = calibration.calibration_tests(_ranks(compile_program, "poisson", 40), ALPHA)
     assert tests.set_index("parameter").loc["mu", "rejected"]

@@ -10,11 +10,11 @@ from scipy import stats
 
 from shrinksim import settings
 from shrinksim.design import DataCell
-from shrinksim.families import OUTCOME_FAMILIES, observed_natural, pooled_effect
+from shrinksim.families import OUTCOME_FAMILIES, observed_natural, pooled_effect, simulate_data
 from shrinksim.sbc import design as sbc_design
 from shrinksim.sbc import fit as sbc_fit
 from shrinksim.study.outcome import StudyOutcome
-from shrinksim.study.simulate import draw_outcomes, simulate
+from shrinksim.study.simulate import simulate
 
 
 def _config(config: dict, family: str, **simulation) -> dict:
@@ -66,11 +66,16 @@ def test_gaussian_groups_are_sufficient_statistics_of_normal_outcomes(config):
     assert abs(treat["true_logit"].std() - 0.5) < 0.1
 
 
-def test_known_se_outcomes_and_the_cap_of_huge_poisson_means():
+def test_sbc_known_se_and_the_cap_of_huge_poisson_means():
     rng = np.random.default_rng(1)
-    se = draw_outcomes(rng, "gaussian_se", np.zeros(3), np.array([4, 16, 100]), 1.0)
-    np.testing.assert_allclose(se["se"], [0.5, 0.25, 0.1])
-    huge = draw_outcomes(rng, "poisson", np.array([60.0]), np.array([10]), 1.0)
+    cell = sbc_design.SbcCell(16, 3, "weak", "gaussian_se")
+    simulation = {"n_sd": 0}
+    settings_ = {"seed": 1, "intercept_prior": "normal(0, 1)", "tau_prior": "normal(0, 1)"}
+    _, groups = sbc_fit.simulate(
+        settings_ | {"simulation": simulation, "sbc": {"group_effects": 0}}, cell, 0
+    )
+    np.testing.assert_allclose(groups["se"], 0.25)  # SBC: se = 1 / sqrt(n)
+    huge = simulate_data(OUTCOME_FAMILIES["poisson"], rng, np.array([60.0]), np.array([10]))
     assert huge["y"][0] > 2**31  # drawn (capped mean), then rejected by the data checks
 
 

@@ -21,11 +21,12 @@ from scipy.special import expit
 from shrinksim import diagnostics, tables
 from shrinksim.design import n_sd, seed_sequence, stan_seed
 from shrinksim.engines import CompiledModel, Engine, SamplerSettings, SamplingError
+from shrinksim.families import OUTCOME_FAMILIES, simulate_data
 from shrinksim.fitting import group_draws, stan_data
 from shrinksim.log import logger
 from shrinksim.priors import parse_prior
 from shrinksim.sbc.design import SbcCell
-from shrinksim.study.simulate import draw_outcomes, group_sizes
+from shrinksim.study.simulate import group_sizes
 
 
 def simulate(
@@ -53,7 +54,9 @@ def simulate(
     if cell.family == "binomial":
         groups = pd.DataFrame({"group": group, "n": n, "y": rng.binomial(n, expit(theta))})
     else:
-        groups = pd.DataFrame({"group": group, **draw_outcomes(rng, cell.family, theta, n, sigma)})
+        family = OUTCOME_FAMILIES[cell.family]
+        sizes = sigma / np.sqrt(n) if family.size == "se" else n
+        groups = pd.DataFrame({"group": group, **simulate_data(family, rng, theta, sizes, sigma)})
     k = int(settings["sbc"]["group_effects"])
     truth |= {f"theta[{g}]": float(theta[g - 1]) for g in range(1, k + 1)}
     return truth, groups

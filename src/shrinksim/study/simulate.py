@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from shrinksim.design import DataCell, n_sd, seed_sequence
+from shrinksim.families import simulate_data
 from shrinksim.study.outcome import StudyOutcome
 from shrinksim.tables import DATA
 
@@ -81,34 +82,7 @@ def simulate_family_groups(
             "true_logit": theta,
         }
     )
-    return frame.assign(**draw_outcomes(rng, outcome.family.name, theta, sizes, outcome.sigma))
-
-
-POISSON_MEAN_MAX = 1e15
-"""The largest Poisson mean drawn from (numpy's limit is about 9e18; Stan's int 2.1e9)."""
-
-
-def draw_outcomes(
-    rng: np.random.Generator, family: str, theta: np.ndarray, sizes: np.ndarray, sigma: float
-) -> dict[str, np.ndarray]:
-    """The data columns of groups with effects ``theta`` (poisson, gaussian or gaussian_se):
-    poisson y ~ Poisson(E exp(theta)) with exposure E = ``sizes``; gaussian ``sizes``
-    outcomes Normal(theta, ``sigma``) each, kept as n, mean and sd (divisor n - 1);
-    gaussian_se estimate ~ Normal(theta, se) with se = ``sigma`` / sqrt(``sizes``)."""
-    sizes = np.asarray(sizes, dtype=int)
-    if family == "poisson":
-        exposure = sizes.astype(float)
-        # a mean beyond POISSON_MEAN_MAX (SBC: mu from the far tail of its prior) would make
-        # numpy raise; capped, its count is still far beyond Stan's int, an error row of SBC
-        mean = np.minimum(exposure * np.exp(theta), POISSON_MEAN_MAX)
-        return {"y": rng.poisson(mean), "exposure": exposure}
-    if family == "gaussian_se":
-        se = sigma / np.sqrt(sizes)
-        return {"estimate": rng.normal(theta, se), "se": se}
-    values = rng.normal(np.repeat(theta, sizes), sigma)
-    which = np.repeat(np.arange(len(sizes)), sizes)
-    stats = pd.DataFrame({"g": which, "v": values}).groupby("g")["v"].agg(["mean", "std"])
-    return {"n": sizes, "mean": stats["mean"].to_numpy(), "sd": stats["std"].to_numpy()}
+    return frame.assign(**simulate_data(outcome.family, rng, theta, sizes, outcome.sigma))
 
 
 def simulate_groups(
