@@ -27,7 +27,7 @@ run: install  ## the default study (config.yaml): figures in results/figures/
 report: install  ## HTML report of the finished study, without refitting
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 
-bench: install  ## benchmark (docs/benchmarks.md): programs, engines, a grid run, rerun, bytes, memory, families
+bench: install  ## benchmark (docs/benchmarks.md): programs, engines, a grid run, rerun, bytes, memory, families, the PyMC + nutpie peer (if installed: pip install -e ".[peer]")
 	$(BIN)/python -m shrinksim.bench
 
 bench-scale: install  ## scale benchmark (docs/benchmarks.md): DAG and everything after fitting, 10^3-10^6 fits

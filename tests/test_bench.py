@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from shrinksim import bench, tables
-from shrinksim.bench import runs, scale, synth, workflow
+from shrinksim.bench import peer, peer_job, peer_summary, runs, scale, synth, workflow
 from shrinksim.design import DataCell
+from shrinksim.engines import SAMPLER_VARIABLES
 
 
 def test_forum_config_is_the_forum_preset():
@@ -238,21 +245,234 @@ def test_families_summary_pairs_marginal_with_non_centred_by_data_set():
     )
 
 
-def test_bench_runs_every_part_families_last(monkeypatch):
+def test_bench_runs_every_part_peer_last(monkeypatch):
     from shrinksim.bench import __main__ as cli
-    from shrinksim.bench import families, programs
+    from shrinksim.bench import families, peer, programs
 
     called = []
 
     def part(name, result=None):
-        return lambda *args: called.append((name, args)) or result
+        return lambda *args, **kwargs: called.append((name, args, kwargs)) or result
 
     monkeypatch.setattr(programs, "part_programs", part("programs", {"pystan": 1.0}))
     monkeypatch.setattr(programs, "part_brms", part("brms"))
     monkeypatch.setattr(workflow, "part_workflow", part("workflow"))
     monkeypatch.setattr(workflow, "part_memory", part("memory"))
     monkeypatch.setattr(families, "part_families", part("families"))
-    cli.main(["--reps", "2", "--grid", "tiny", "--cores", "1"])
-    assert [name for name, _ in called] == ["programs", "brms", "workflow", "memory", "families"]
-    reps, work, cache_dir = called[-1][1]
+    monkeypatch.setattr(peer, "part_peer", part("peer"))
+    cli.main(["--reps", "2", "--grid", "tiny", "--cores", "1", "--peer-rounds", "3"])
+    names = [name for name, _, _ in called]
+    assert names == ["programs", "brms", "workflow", "memory", "families", "peer"]
+    reps, work, cache_dir = called[-2][1]
     assert reps == 2 and work == called[0][1][1] and cache_dir.is_absolute()
+    assert called[-1][1] == (reps, work, cache_dir) and called[-1][2] == {"rounds": 3}
+
+
+# -- part 8: the peer (PyMC + nutpie) -------------------------------------------------------
+
+HAS_PEER = all(importlib.util.find_spec(m) for m in peer_job.PEER_MODULES)
+needs_peer = pytest.mark.skipif(
+    not HAS_PEER,
+    reason=f"PyMC and nutpie not installed (the optional extra: {peer_job.PEER_INSTALL})",
+)
+
+
+def _job(side, fits=1, seconds=10.0, cpu=5.0, load=1.0, **extra):
+    job = peer_summary.Job(side, fits, seconds, cpu, load, [seconds / 2] * fits)
+    for name, value in extra.items():
+        setattr(job, name, value)
+    return job
+
+
+def test_peer_problem_says_how_to_install_the_extra():
+    problem = peer_job.peer_problem(("no_such_module_of_shrinksim",))
+    assert "ModuleNotFoundError" in problem and problem.endswith(peer_job.PEER_INSTALL)
+
+
+def test_peer_part_is_one_line_where_the_peer_is_missing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(peer, "peer_problem", lambda: "`import pymc, nutpie` fails (...)")
+    peer.part_peer(3, tmp_path, tmp_path)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("## 8. peer") and lines[1:] == [
+        "skipped: `import pymc, nutpie` fails (...)"
+    ]
+
+
+def test_nutpie_draws_are_shrinksim_draws():
+    import arviz as az
+
+    rng = np.random.default_rng(1)
+    shape = (4, 50)
+    trace = az.from_dict(
+        posterior={"mu": rng.normal(size=shape), "tau": rng.gamma(2, size=shape)}
+        | {"z": rng.normal(size=(*shape, 7))},
+        sample_stats={
+            "diverging": np.zeros(shape, bool),
+            "depth": np.full(shape, 4),
+            "energy": rng.normal(size=shape),
+            "n_steps": np.full(shape, 15),
+        },
+    )
+    draws = peer_job.nutpie_draws(trace, 2.5)
+    assert draws.seconds == 2.5 and draws.params["z"].shape == (*shape, 7)
+    assert set(draws.sampler) == set(SAMPLER_VARIABLES)
+    assert draws.sampler["n_leapfrog__"].mean() == 15 and draws.sampler["divergent__"].sum() == 0
+
+
+def test_fit_agreement_covers_mu_tau_and_every_theta():
+    rng = np.random.default_rng(2)
+    a = {"mu": rng.normal(size=(4, 1000)), "tau": rng.normal(size=(4, 1000))}
+    a["theta"] = rng.normal(size=(4, 1000, 5))
+    b = {"mu": a["mu"][::-1], "tau": a["tau"][::-1], "theta": a["theta"].copy()}
+    b["theta"][..., 3] += 0.2  # ~9 joint MCSE, as in test_agreement_is_in_mcse_units
+    got = peer_summary.fit_agreement(a, b)
+    assert got["mu"] < 1e-9 and got["tau"] < 1e-9 and 6 < got["theta"] < 12
+
+
+def test_cost_line_is_fixed_cost_plus_cost_per_fit():
+    jobs = [_job("peer", k, 30.0 + 4.0 * k) for k in (1, 3, 10)]
+    fixed, per_fit = peer_summary.cost_line(jobs)
+    assert abs(fixed - 30.0) < 1e-9 and abs(per_fit - 4.0) < 1e-9
+    assert np.isnan(peer_summary.cost_line(jobs[:1])[0])
+
+
+def test_batch_rows_are_medians_per_fit_and_the_table_prints_ratios(capsys):
+    jobs = [_job("pystan", 2, 10.0, 8.0), _job("pystan", 2, 14.0, 8.0), _job("peer", 2, 40.0, 20.0)]
+    rows = peer_summary.batch_rows(jobs)
+    assert rows == {
+        2: {
+            "pystan s/fit": 6.0,
+            "pystan CPU s/fit": 4.0,
+            "peer s/fit": 20.0,
+            "peer CPU s/fit": 10.0,
+        }
+    }
+    peer_summary.print_table({"a": {"x": 1.0, "y": 4.0}, "b": {"x": 2.0, "y": 2.0}}, "", ["a / b"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["a", "1.00", "4.00"] and lines[3].split() == [
+        "a",
+        "/",
+        "b",
+        "0.50x",
+        "2.00x",
+    ]
+
+
+def test_single_rows_take_the_median_over_data_sets():
+    rng = np.random.default_rng(3)
+    jobs = []
+    for seconds in (1.0, 2.0, 9.0):
+        draws = {"mu": rng.normal(size=(4, 500)), "tau": rng.normal(size=(4, 500))}
+        jobs.append(
+            _job(
+                "peer", 1, seconds * 3, 2.0, sampling_cpu=[seconds], leapfrog=[15.0], draws=[draws]
+            )
+        )
+        jobs[-1].sampling = [seconds]
+    row = peer_summary.single_rows({"peer": jobs})["peer"]
+    assert row["sampling s"] == 2.0 and row["job s"] == 6.0 and row["leapfrog/iter"] == 15.0
+    assert list(row) == list(peer_summary.SINGLE_COLUMNS)
+
+
+def test_load_note_warns_on_a_loaded_machine():
+    cores = os.cpu_count() or 1
+    assert "LOADED" not in peer_summary.load_note([_job("peer", load=0.5)])
+    assert "LOADED" in peer_summary.load_note(
+        [_job("peer", load=0.5), _job("peer", load=2.0 * cores)]
+    )
+
+
+def test_alternate_reverses_the_order_on_odd_rounds():
+    ran = []
+    steps = [lambda i=i: ran.append(i) or i for i in range(3)]
+    assert peer.alternate(0, steps) == [0, 1, 2] and ran == [0, 1, 2]
+    assert peer.alternate(1, steps) == [0, 1, 2] and ran[3:] == [2, 1, 0]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("httpstan") is None, reason="httpstan not installed")
+def test_stanc_o1_patch_turns_on_stancs_optimisations():
+    """httpstan runs stanc with fixed arguments; the patch of the --O1 build adds --O1."""
+    from shrinksim.engines import program_source
+
+    code = program_source(bench.REPO / "stan" / "partial_pooling.stan")
+    check = (
+        "import httpstan.compile, sys; print(httpstan.compile.compile(sys.stdin.read(), 'm')[0])"
+    )
+    runs = {
+        patched: subprocess.run(
+            [sys.executable, "-c", (peer.STANC_O1 if patched else "") + check],
+            input=code,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for patched in (False, True)
+    }
+    assert peer.O1_MARK in runs[True] and peer.O1_MARK not in runs[False]
+    assert "stan::math::fma(tau, z, mu)" in runs[True]
+
+
+@needs_peer
+def test_pymc_priors_are_the_stan_programs():
+    import pymc as pm
+
+    from shrinksim.priors import parse_prior
+
+    with pm.Model():
+        with pytest.raises(ValueError, match="no PyMC twin"):
+            peer_job.pymc_prior(pm, "tau", parse_prior("normal(1, 2)", "x"), positive=True)
+        with pytest.raises(ValueError, match="unbounded"):
+            peer_job.pymc_prior(pm, "mu", parse_prior("exponential(1)", "x"), positive=False)
+        rv = peer_job.pymc_prior(pm, "t", parse_prior("student_t(3, 0, 2.5)", "x"), positive=True)
+        assert rv.owner.op.name == "halfstudentt"
+
+
+@needs_peer
+def test_peer_model_has_the_stan_programs_log_density():
+    """Without the Jacobian of tau's log transform, the model's log density is the Stan
+    program's (full densities; the half-t's factor 2 is a constant)."""
+    from scipy import stats
+    from scipy.special import expit
+
+    from shrinksim.priors import parse_prior
+
+    groups = pd.DataFrame({"n": [1500, 33, 41, 20], "y": [600, 10, 17, 9]})
+    model = peer_job.peer_model(
+        groups,
+        parse_prior("student_t(3, 0, 2.5)", "mu"),
+        parse_prior("student_t(3, 0, 2.5)", "tau"),
+    )
+    point = {"mu": -0.4, "tau_log__": np.log(0.3), "z": np.array([0.1, -1.0, 0.5, 2.0])}
+    logp = model.compile_logp(jacobian=False, mode="FAST_COMPILE")(point)
+    theta = point["mu"] + 0.3 * point["z"]
+    expected = (
+        stats.t(3, 0, 2.5).logpdf(point["mu"])
+        + np.log(2)
+        + stats.t(3, 0, 2.5).logpdf(0.3)
+        + stats.norm.logpdf(point["z"]).sum()
+        + stats.binom(groups["n"], expit(theta)).logpmf(groups["y"]).sum()
+    )
+    assert np.isclose(logp, expected, rtol=1e-8, atol=0)
+
+
+def test_per_step_ratios_pair_cpu_per_leapfrog_step_by_data_set():
+    a = [
+        _job("x", sampling_cpu=[2.0], leapfrog=[10.0]),
+        _job("x", sampling_cpu=[1.0], leapfrog=[20.0]),
+    ]
+    b = [
+        _job("y", sampling_cpu=[4.0], leapfrog=[10.0]),
+        _job("y", sampling_cpu=[1.0], leapfrog=[10.0]),
+    ]
+    assert peer_summary.per_step_ratios(a, b) == [0.5, 0.5]
+
+
+def test_batch_summary_says_where_the_cpu_lines_cross(capsys):
+    jobs = [_job("pystan", k, 1.0 + 4.0 * k, 1.0 + 4.0 * k) for k in (1, 3, 10)]
+    jobs += [_job("peer", k, 21.0 + 2.0 * k, 21.0 + 2.0 * k) for k in (1, 3, 10)]
+    for job in jobs:
+        job.imports = job.compile = 1.0
+    peer_summary.print_batches(jobs)
+    out = capsys.readouterr().out
+    assert "1.0 s per job + 4.00 s per fit (CPU: 1.0 s + 4.00 s per fit)" in out
+    assert "equal CPU per fit at k = 10.0 fits per job" in out

@@ -12,7 +12,7 @@ from conftest import CACHE, REPO
 from shrinksim import diagnostics, tables
 from shrinksim.design import DataCell, FitCell
 from shrinksim.doctor import version
-from shrinksim.engines import SamplerSettings, find_cmdstan, make_engine
+from shrinksim.engines import SAMPLER_VARIABLES, SamplerSettings, find_cmdstan, make_engine
 from shrinksim.fitting import stan_data
 from shrinksim.priors import parse_prior
 from shrinksim.settings import load_yaml
@@ -214,7 +214,7 @@ def test_fallback_to_model_sample_gives_the_same_posterior(compile_program, data
     fallback = np.load(tmp_path / "fallback.npz")
     for name in ("mu", "tau", "z"):
         assert np.array_equal(fallback[f"{name}_3"], direct.params[name]), name
-    for name in ("divergent__", "treedepth__", "energy__"):
+    for name in SAMPLER_VARIABLES:  # n_leapfrog__ included
         assert np.array_equal(fallback[f"{name}_3"], direct.sampler[name]), name
 
     a = np.concatenate(

@@ -11,8 +11,9 @@ from conftest import REPO
 
 CONDA_NAMES = {"duckdb": "python-duckdb"}
 """pip names whose conda-forge package has another name."""
-NOT_IN_CONDA_ENV = {"pystan"}
-"""Extras the conda environment leaves out (it has CmdStan; PyStan is the pip route's)."""
+NOT_IN_CONDA_ENV = {"pystan", "peer"}
+"""Extras the conda environment leaves out (it has CmdStan; PyStan is the pip route's; the
+benchmark's peer, PyMC + nutpie, is installed by hand where wanted)."""
 
 
 def names(requirements: list[str]) -> set[str]:

@@ -4,11 +4,12 @@
 * :mod:`shrinksim.bench.workflow`: a grid run, a rerun, bytes per fit, a job's memory (3-6);
 * :mod:`shrinksim.bench.families`: each outcome family's partial-pooling program (7), and the
   fitting shared with :mod:`shrinksim.bench.marginal` (marginalised against non-centred);
+* :mod:`shrinksim.bench.peer`: the peer, PyMC + nutpie, against PyStan (8), where installed;
 * :mod:`shrinksim.bench.scale`: everything after fitting, for 10^3 to 10^6 fits;
 * :mod:`shrinksim.bench.synth`: the fit-job tables of a large study, made from one real job;
 * :mod:`shrinksim.bench.runs`: running snakemake and reading what it reports.
 
-``python -m shrinksim.bench`` runs parts 1-7 (:mod:`shrinksim.bench.__main__`). The numbers,
+``python -m shrinksim.bench`` runs parts 1-8 (:mod:`shrinksim.bench.__main__`). The numbers,
 the machine and how to reproduce them are in docs/benchmarks.md.
 """
 

@@ -6,7 +6,8 @@
    and mu, and the posterior agreement of the two programs in MCSE units;
 2. brms on the same data, where R and brms are installed.
 
-``python -m shrinksim.bench job ...`` is the timed fitting job of part 1 (:func:`run_job`).
+``python -m shrinksim.bench job ...`` is the timed fitting job of part 1 (:func:`run_job`;
+part 8 uses it too, with ``--theta``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class ProgramRun:
     cpu_seconds: float  # of the job's process tree: sampler processes included
     mu: np.ndarray
     tau: np.ndarray
+    theta: np.ndarray | None = None  # (chains, draws, groups), with ``--theta`` (part 8)
+    leapfrog: float = float("nan")  # mean leapfrog steps per iteration, with ``--theta``
+    sampling_cpu: float = float("nan")  # CPU seconds of the engine call, with ``--theta``
 
     def ess_per_second(self, name: str) -> float:
         """Bulk ESS of ``name`` (mu or tau) per sampling second."""
@@ -60,7 +64,8 @@ class ProgramRun:
 
 
 def run_job(args: argparse.Namespace) -> None:
-    """The timed job of part 1: load the model, fit one data set, summarise, save mu and tau."""
+    """The timed job of parts 1 and 8: load the model, fit one data set, summarise, save mu
+    and tau (with ``--theta`` also every theta and the mean leapfrog steps per iteration)."""
     from shrinksim.engines import SamplerSettings, open_models
     from shrinksim.fitting import diagnose, group_draws, stan_data, summarise
     from shrinksim.priors import parse_prior
@@ -75,12 +80,17 @@ def run_job(args: argparse.Namespace) -> None:
     standata = stan_data(compiled.program, groups, prior, tau_prior, log_lik=False)
     sampler = SamplerSettings.from_config(settings["sampler"])
     with engine:
+        cpu = time.process_time()
         draws = engine.sample(compiled, standata, sampler, args.seed)
+        cpu = time.process_time() - cpu
     theta = group_draws(draws, "partial", len(groups))
     diagnose(draws, theta, sampler.max_treedepth)
     summarise(theta, "theta")
     mu, tau = draws.params["mu"], draws.params["tau"]
-    np.savez(args.out, mu=mu, tau=tau, sampling_seconds=draws.seconds)
+    extra = {}
+    if args.theta:
+        extra = {"theta": theta, "leapfrog": draws.sampler["n_leapfrog__"].mean(), "cpu": cpu}
+    np.savez(args.out, mu=mu, tau=tau, sampling_seconds=draws.seconds, **extra)
 
 
 def compile_programs(engine_name: str, model_dir: Path, cache_dir: Path) -> dict[str, Path]:
@@ -108,14 +118,16 @@ def timed_job(
     settings: str,
     cache_dir: Path,
     env: Mapping[str, str] | None = None,
+    theta: bool = False,
 ) -> ProgramRun:
     """Run :func:`run_job` in a fresh process (``env`` added to its environment); its wall
-    time is the whole-job time."""
+    time is the whole-job time. ``theta``: keep every theta and the leapfrog steps too."""
     with tempfile.TemporaryDirectory(prefix="shrinksim-bench-") as tmp:
         out = Path(tmp) / "draws.npz"
         cmd = [sys.executable, "-m", "shrinksim.bench", "job", "--compiled", str(compiled)]
         cmd += ["--data", str(data), "--replicate", str(replicate), "--settings", settings]
         cmd += ["--seed", str(1000 + replicate), "--cache-dir", str(cache_dir), "--out", str(out)]
+        cmd += ["--theta"] if theta else []
         start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             cmd, env=python_env() | dict(env or {}), capture_output=True, text=True, check=False
@@ -126,7 +138,11 @@ def timed_job(
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
         with np.load(out) as saved:
             sampling = float(saved["sampling_seconds"])
-            return ProgramRun(sampling, seconds, cpu, saved["mu"], saved["tau"])
+            run = ProgramRun(sampling, seconds, cpu, saved["mu"], saved["tau"])
+            if theta:
+                run.theta, run.leapfrog = saved["theta"], float(saved["leapfrog"])
+                run.sampling_cpu = float(saved["cpu"])
+            return run
 
 
 def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:

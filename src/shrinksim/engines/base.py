@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-SAMPLER_VARIABLES = ("divergent__", "treedepth__", "energy__")
-"""Sampler variables every engine returns in :attr:`Draws.sampler`."""
+SAMPLER_VARIABLES = ("divergent__", "treedepth__", "energy__", "n_leapfrog__")
+"""Sampler variables every engine returns in :attr:`Draws.sampler` (``n_leapfrog__``, the
+leapfrog steps of each iteration, for ``make bench``: the cost of an iteration)."""
 
 
 class EngineError(RuntimeError):
