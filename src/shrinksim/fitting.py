@@ -156,15 +156,21 @@ def diagnose(draws: Draws, theta: np.ndarray, max_treedepth: int) -> dict[str, A
     return row
 
 
-def observed(groups: pd.DataFrame, family: str = "binomial") -> pd.DataFrame:
+def observed(groups: pd.DataFrame, family: families.OutcomeFamily) -> pd.DataFrame:
     """Each group's own estimate: ``obs_p`` on the natural scale and ``obs_logit`` on theta's
     (binomial: observed proportion and empirical log-odds log((y + 1/2) / (n - y + 1/2));
     :func:`shrinksim.families.observed_effect`)."""
-    spec = families.OUTCOME_FAMILIES[family]
     return groups.assign(
-        obs_p=families.observed_natural(spec, groups),
-        obs_logit=families.observed_effect(spec, groups),
+        obs_p=families.observed_natural(family, groups),
+        obs_logit=families.observed_effect(family, groups),
     )
+
+
+def sigma_prior(settings: Mapping[str, Any]) -> Prior | None:
+    """The prior on the within-group sd of ``settings["sigma_prior"]``; None where unset
+    (the programs' default, :data:`shrinksim.families.DEFAULT_SIGMA_PRIOR`)."""
+    text = settings.get("sigma_prior")
+    return parse_prior(text, "sigma_prior") if text else None
 
 
 def attempt_seed(seed: int, key: str, replicate: int, attempt: int) -> int:
@@ -211,12 +217,9 @@ def fit_replicate(
         if cell.model == "partial"
         else None
     )
-    sigma_prior = (
-        parse_prior(settings["sigma_prior"], "sigma_prior") if settings.get("sigma_prior") else None
-    )
     program = family.study_program(cell.model)
     data = stan_data(
-        program, groups, intercept, tau_prior, log_lik=log_lik, sigma_prior=sigma_prior
+        program, groups, intercept, tau_prior, log_lik=log_lik, sigma_prior=sigma_prior(settings)
     )
     key = cell.key if key is None else key
     seed = attempt_seed(int(settings["seed"]), key, replicate, 1)
@@ -256,7 +259,7 @@ def fit_replicate(
         if name in draws.params:
             row |= {k: float(v) for k, v in summarise(draws.params[name], name).items()}
     natural = family.natural(theta)
-    summary = observed(groups, family.name).assign(
+    summary = observed(groups, family).assign(
         **summarise(theta, "theta"), **summarise(natural, "p")
     )
     return summary, row

@@ -22,7 +22,7 @@ from shrinksim import diagnostics, tables
 from shrinksim.design import n_sd, seed_sequence, stan_seed
 from shrinksim.engines import CompiledModel, Engine, SamplerSettings, SamplingError
 from shrinksim.families import OUTCOME_FAMILIES, simulate_data
-from shrinksim.fitting import group_draws, stan_data
+from shrinksim.fitting import group_draws, sigma_prior, stan_data
 from shrinksim.log import logger
 from shrinksim.priors import parse_prior
 from shrinksim.sbc.design import SbcCell
@@ -83,7 +83,6 @@ def fit_simulation(
     """Simulate, fit and rank one simulation; one row per parameter (no ranks on error)."""
     sbc = settings["sbc"]
     truth, groups = simulate(settings, cell, simulation)
-    sigma_prior = settings.get("sigma_prior")
     seed = stan_seed(int(settings["seed"]), cell.key, simulation)
     base = {"family": cell.family, "n_per_group": cell.n, "groups": cell.groups}
     base |= {"prior": cell.prior}
@@ -97,7 +96,7 @@ def fit_simulation(
             parse_prior(settings["intercept_prior"], "intercept_prior"),
             parse_prior(settings["tau_prior"], f"priors.{cell.prior}"),
             log_lik=False,  # SBC ranks mu, tau and theta only: Stan writes no log-likelihood
-            sigma_prior=parse_prior(sigma_prior, "sigma_prior") if sigma_prior else None,
+            sigma_prior=sigma_prior(settings),
         )
         draws = engine.sample(compiled, data, SamplerSettings.from_config(sbc["sampler"]), seed)
     except (SamplingError, ValueError) as err:
