@@ -10,13 +10,13 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: install run report bench bench-scale test test-fast test-pythons test-slurm lint format clean
 
-# Both engines' Python packages (PyStan runs with pip alone; cmdstanpy once CmdStan is
-# installed), at the versions of constraints.txt.
+# The engines' Python packages (PyStan and nutpie run with pip alone; cmdstanpy once CmdStan
+# is installed), at the versions of constraints.txt.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.11 found; run make PYTHON=/path/to/python3" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[pystan,cmdstan,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[pystan,cmdstan,nutpie,dev]'
 	touch $@
 
 install: $(VENV)/.installed

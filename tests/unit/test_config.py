@@ -187,7 +187,7 @@ BAD = [
     ({"sampler": {"adapt_delta": 1.2}}, "sampler.adapt_delta: 1.2 must be < 1"),
     ({"sampler": {"adapt_delta": 0}}, "sampler.adapt_delta: 0 must be > 0"),
     ({"sampler": {"chains": "four"}}, "sampler.chains: expected integer, got 'four'"),
-    ({"engine": "stan"}, "engine: 'stan' is not one of ['auto', 'cmdstanpy', 'pystan']"),
+    ({"engine": "stan"}, "engine: 'stan' is not one of ['auto', 'cmdstanpy', 'pystan', 'nutpie']"),
     ({"simulation": {"control": {"n": -1}}}, "simulation.control.n: -1 must be >= 0"),
     ({"simulation": {"p0": 1.5}}, "simulation.p0: 1.5 must be < 1"),
     (

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shrinksim import tables
 from shrinksim.cli.common import engine_arguments, integers, mapping
+from shrinksim.engines import ENGINES
 from shrinksim.log import logger
 
 
@@ -149,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("compile", help="compile one Stan program once for the whole study")
     p.add_argument("--stan-file", required=True)
-    p.add_argument("--engine", required=True, choices=["cmdstanpy", "pystan"])
+    p.add_argument("--engine", required=True, choices=ENGINES)
     p.add_argument("--cache-dir", required=True)
     p.add_argument("--out", required=True, help="JSON describing the compiled model")
     p.set_defaults(func=cmd_compile)

@@ -3,8 +3,12 @@
 * :class:`CmdStanEngine` (cmdstanpy) whenever a CmdStan installation is found:
   ``$CMDSTAN``, ``~/.cmdstan`` or conda-forge's ``cmdstan`` in ``$CONDA_PREFIX/bin/cmdstan``.
 * :class:`PyStanEngine` (PyStan 3 / httpstan), pip-only.
+* :class:`NutpieEngine` (nutpie on numba log densities of the same programs), pip-only and
+  no C++ compiler; fits the programs of :data:`shrinksim.engines.nutpie.PROGRAMS`; chosen
+  only when asked for (``engine: nutpie``): the Stan engines are the reference.
 
-Each is an extra (``pip install 'shrinksim[pystan]'``, ``'shrinksim[cmdstan]'``), imported
+Each is an extra (``pip install 'shrinksim[pystan]'``, ``'shrinksim[cmdstan]'``,
+``'shrinksim[nutpie]'``), imported
 only when used; a missing one is named in the error.
 
 The Stan programs in ``stan/`` are the single source of truth: ``#include`` lines are
@@ -29,6 +33,7 @@ from shrinksim.engines.base import (
     redirect_output,
 )
 from shrinksim.engines.cmdstan import NO_CMDSTAN, CmdStanEngine, find_cmdstan
+from shrinksim.engines.nutpie import NutpieEngine, nutpie_problem
 from shrinksim.engines.pystan import NO_PYSTAN, PyStanEngine, pystan_installed
 from shrinksim.engines.source import program_source
 
@@ -40,6 +45,7 @@ __all__ = [
     "Draws",
     "Engine",
     "EngineError",
+    "NutpieEngine",
     "PyStanEngine",
     "SamplerSettings",
     "SamplingError",
@@ -51,7 +57,7 @@ __all__ = [
     "resolve_engine",
 ]
 
-ENGINES = ("cmdstanpy", "pystan")
+ENGINES = ("cmdstanpy", "pystan", "nutpie")
 """The engines, by the name the config's ``engine`` key uses."""
 
 
@@ -69,6 +75,8 @@ def resolve_engine(requested: str) -> str:
         raise EngineError(NO_CMDSTAN)
     if requested == "pystan" and not pystan_installed():
         raise EngineError(NO_PYSTAN)
+    if requested == "nutpie" and (problem := nutpie_problem()):
+        raise EngineError(problem)
     return requested
 
 
@@ -77,12 +85,14 @@ def make_engine(
 ) -> Engine:
     """The engine ``name`` (already resolved, see :func:`resolve_engine`).
 
-    ``cache_dir`` holds PyStan's builds, ``model_dir`` CmdStan's executables.
+    ``cache_dir`` holds PyStan's builds and numba's cache, ``model_dir`` CmdStan's executables.
     """
     if name == "pystan":
         return PyStanEngine(cache_dir, threads)
     if name == "cmdstanpy":
         return CmdStanEngine(model_dir, threads)
+    if name == "nutpie":
+        return NutpieEngine(cache_dir, threads)
     raise EngineError(f"engine: unknown engine {name!r}; allowed: {ENGINES}")
 
 

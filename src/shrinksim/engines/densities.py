@@ -1,0 +1,177 @@
+"""Log densities with analytic gradients of the built-in Stan programs, for the nutpie engine.
+
+Each structure (partial, no and complete pooling) is one numba C callback of the signature
+nutpie calls without the GIL, ``int64(dim, x*, grad*, logp*, data*)``, over the
+unconstrained parameters in Stan's order (partial: ``mu, log(tau), z[G]``; no pooling:
+``theta[G]``; complete: ``mu``), so ``tests/stan/test_nutpie_engine.py`` can compare value
+differences and gradients with the Stan program's own ``log_prob`` at random points: the
+Stan programs stay the definition of the models. Constants are dropped, as Stan's ``~``
+does. The likelihood of a group (binomial, Poisson, normal with known se) is chosen by a
+code in the data; so is each prior family (the codes of ``stan/prior.stanfunctions``).
+
+The data block every callback reads (float64, :func:`pack`): a header of
+:data:`HEADER` numbers, then two columns of G values (``a``, ``b``: binomial ``y, n``;
+Poisson ``y, exposure``; known se ``estimate, se``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+
+BINOMIAL, POISSON, NORMAL_SE = 0, 1, 2
+"""Likelihood codes of a group's outcome."""
+
+HEADER = 10
+"""[G, likelihood, mu prior family, its 3 arguments, tau prior family, its 3 arguments]."""
+
+LOGP_SIGNATURE = types.int64(
+    types.uint64, types.CPointer(types.double), types.CPointer(types.double),
+    types.CPointer(types.double), types.voidptr,
+)  # fmt: skip
+EXPAND_SIGNATURE = types.int64(
+    types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double),
+    types.voidptr,
+)  # fmt: skip
+
+
+def pack(
+    likelihood: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    mu_prior: tuple[int, list[float]],
+    tau_prior: tuple[int, list[float]] | None = None,
+) -> np.ndarray:
+    """The data block of one data set: priors as Stan's (family code, ``vector[3]``)."""
+    tau_family, tau_args = tau_prior or (0, [0.0, 0.0, 0.0])
+    header = [len(a), likelihood, mu_prior[0], *mu_prior[1], tau_family, *tau_args]
+    return np.ascontiguousarray(np.concatenate([header, a, b]), dtype=np.float64)
+
+
+@numba.njit(cache=True)
+def prior_logp(x: float, family: float, a1: float, a2: float, a3: float) -> tuple[float, float]:
+    """Log density (up to a constant) of ``prior_lpdf`` and its derivative in ``x``."""
+    if family == 1:  # student_t(nu = a1, loc = a2, scale = a3)
+        r = x - a2
+        return -0.5 * (a1 + 1.0) * math.log1p(r * r / (a1 * a3 * a3)), -(a1 + 1.0) * r / (
+            a1 * a3 * a3 + r * r
+        )
+    if family == 2:  # normal(loc = a2, scale = a3)
+        r = (x - a2) / a3
+        return -0.5 * r * r, -r / a3
+    if family == 3:  # cauchy(loc = a2, scale = a3)
+        r = x - a2
+        return -math.log1p(r * r / (a3 * a3)), -2.0 * r / (a3 * a3 + r * r)
+    return -a3 * x, -a3  # exponential(rate = a3)
+
+
+@numba.njit(cache=True)
+def group_logp(likelihood: float, eta: float, a: float, b: float) -> tuple[float, float]:
+    """Log-likelihood (up to a constant) of one group at linear predictor ``eta``, and its
+    derivative in ``eta``."""
+    if likelihood == BINOMIAL:  # y = a successes of n = b: binomial_logit
+        if eta > 0.0:
+            softplus, p = eta + math.log1p(math.exp(-eta)), 1.0 / (1.0 + math.exp(-eta))
+        else:
+            e = math.exp(eta)
+            softplus, p = math.log1p(e), e / (1.0 + e)
+        return a * eta - b * softplus, a - b * p
+    if likelihood == POISSON:  # y = a events in exposure b: poisson_log(log(b) + eta)
+        mean = b * math.exp(eta)
+        return a * eta - mean, a - mean
+    r = (a - eta) / b  # estimate a ~ normal(eta, se = b)
+    return -0.5 * r * r, r / b
+
+
+@numba.njit(cache=True)
+def _columns(data_: types.voidptr) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The header, the a and b columns of the data block, and G."""
+    groups = int(numba.carray(data_, (1,), dtype=np.float64)[0])
+    block = numba.carray(data_, (HEADER + 2 * groups,), dtype=np.float64)
+    return block[:HEADER], block[HEADER : HEADER + groups], block[HEADER + groups :], groups
+
+
+@numba.njit(cache=True)
+def _finish(lp: float, grad: np.ndarray, logp_: types.CPointer) -> int:
+    """Store ``lp``; nutpie's codes: 3 non-finite gradient, 4 non-finite value (a divergence)."""
+    logp_[0] = lp
+    if not np.all(np.isfinite(grad)):
+        return 3
+    if not math.isfinite(lp):
+        return 4
+    return 0
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def partial_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Partial pooling, non-centred: theta = mu + tau z; x = (mu, log tau, z)."""
+    head, a, b, groups = _columns(data_)
+    if dim != groups + 2:
+        return -1
+    x = numba.carray(x_, (dim,))
+    grad = numba.carray(grad_, (dim,))
+    mu, log_tau = x[0], x[1]
+    tau = math.exp(log_tau)
+    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
+    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
+    lp += lp_tau + log_tau  # + the log Jacobian of tau = exp(log tau)
+    d_log_tau = d_tau * tau + 1.0
+    for g in range(groups):
+        z = x[2 + g]
+        lp_g, d_eta = group_logp(head[1], mu + tau * z, a[g], b[g])
+        lp += lp_g - 0.5 * z * z
+        grad[0] += d_eta
+        d_log_tau += d_eta * tau * z
+        grad[2 + g] = d_eta * tau - z
+    grad[1] = d_log_tau
+    return _finish(lp, grad, logp_)
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def no_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """No pooling: every theta[g] with the mu prior; x = theta."""
+    head, a, b, groups = _columns(data_)
+    if dim != groups:
+        return -1
+    x = numba.carray(x_, (dim,))
+    grad = numba.carray(grad_, (dim,))
+    lp = 0.0
+    for g in range(groups):
+        lp_prior, d_prior = prior_logp(x[g], head[2], head[3], head[4], head[5])
+        lp_g, d_eta = group_logp(head[1], x[g], a[g], b[g])
+        lp += lp_prior + lp_g
+        grad[g] = d_prior + d_eta
+    return _finish(lp, grad, logp_)
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def complete_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Complete pooling: one mu for every group; x = (mu,)."""
+    head, a, b, groups = _columns(data_)
+    if dim != 1:
+        return -1
+    x = numba.carray(x_, (1,))
+    grad = numba.carray(grad_, (1,))
+    lp, grad[0] = prior_logp(x[0], head[2], head[3], head[4], head[5])
+    for g in range(groups):
+        lp_g, d_eta = group_logp(head[1], x[0], a[g], b[g])
+        lp += lp_g
+        grad[0] += d_eta
+    return _finish(lp, grad, logp_)
+
+
+@numba.cfunc(EXPAND_SIGNATURE, cache=True)
+def expand(dim, expanded, x_, out_, data_):  # noqa: ANN001 (a C callback)
+    """The draw as Stan writes it: x itself, except that tau = exp(x[1]) in partial pooling."""
+    groups = int(numba.carray(data_, (1,), dtype=np.float64)[0])
+    if expanded != dim:
+        return -1
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (dim,))
+    out[:] = x
+    if dim == groups + 2:
+        out[1] = math.exp(x[1])
+    return 0
