@@ -19,9 +19,10 @@ never inside a fitting job, which opens the files with :func:`open_models`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from shrinksim.engines import nutpie
 from shrinksim.engines.base import (
     SAMPLER_VARIABLES,
     CompiledModel,
@@ -36,6 +37,7 @@ from shrinksim.engines.cmdstan import NO_CMDSTAN, CmdStanEngine, find_cmdstan
 from shrinksim.engines.nutpie import NutpieEngine, nutpie_problem
 from shrinksim.engines.pystan import NO_PYSTAN, PyStanEngine, pystan_installed
 from shrinksim.engines.source import program_source
+from shrinksim.families import OutcomeFamily
 
 __all__ = [
     "ENGINES",
@@ -46,6 +48,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "NutpieEngine",
+    "check_families",
     "PyStanEngine",
     "SamplerSettings",
     "SamplingError",
@@ -78,6 +81,13 @@ def resolve_engine(requested: str) -> str:
     if requested == "nutpie" and (problem := nutpie_problem()):
         raise EngineError(problem)
     return requested
+
+
+def check_families(engine: str, families: Iterable[OutcomeFamily | None]) -> None:
+    """Raise :class:`EngineError` if ``engine`` cannot fit the study programs of one of
+    ``families`` (``None`` entries are skipped): the Stan engines fit every program."""
+    if engine == "nutpie":
+        nutpie.check_families(family for family in families if family)
 
 
 def make_engine(

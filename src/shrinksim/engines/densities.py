@@ -1,9 +1,10 @@
 """Log densities with analytic gradients of the built-in Stan programs, for the nutpie engine.
 
-Each structure (partial, no and complete pooling) is one numba C callback of the signature
+Each structure (partial, no and complete pooling; the marginalised partial pooling of
+estimates with known se) is one numba C callback of the signature
 nutpie calls without the GIL, ``int64(dim, x*, grad*, logp*, data*)``, over the
 unconstrained parameters in Stan's order (partial: ``mu, log(tau), z[G]``; no pooling:
-``theta[G]``; complete: ``mu``), so ``tests/stan/test_nutpie_engine.py`` can compare value
+``theta[G]``; complete: ``mu``; marginal: ``mu, log(tau)``), so ``tests/stan/test_nutpie_engine.py`` can compare value
 differences and gradients with the Stan program's own ``log_prob`` at random points: the
 Stan programs stay the definition of the models. Constants are dropped, as Stan's ``~``
 does. The likelihood of a group (binomial, Poisson, normal with known se) is chosen by a
@@ -163,15 +164,40 @@ def complete_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
     return _finish(lp, grad, logp_)
 
 
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def marginal_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Partial pooling of estimates with known se, theta integrated out: estimate_g ~
+    normal(mu, sqrt(tau^2 + se_g^2)); x = (mu, log tau). theta is drawn afterwards
+    (:func:`shrinksim.engines.nutpie.marginal_theta`), as the program's generated quantities."""
+    head, a, b, groups = _columns(data_)
+    if dim != 2:
+        return -1
+    x = numba.carray(x_, (2,))
+    grad = numba.carray(grad_, (2,))
+    mu, log_tau = x[0], x[1]
+    tau = math.exp(log_tau)
+    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
+    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
+    lp += lp_tau + log_tau
+    for g in range(groups):
+        var = tau * tau + b[g] * b[g]
+        r = a[g] - mu
+        lp -= 0.5 * (math.log(var) + r * r / var)
+        grad[0] += r / var
+        d_tau += tau * (r * r / var - 1.0) / var
+    grad[1] = d_tau * tau + 1.0
+    return _finish(lp, grad, logp_)
+
+
 @numba.cfunc(EXPAND_SIGNATURE, cache=True)
 def expand(dim, expanded, x_, out_, data_):  # noqa: ANN001 (a C callback)
-    """The draw as Stan writes it: x itself, except that tau = exp(x[1]) in partial pooling."""
-    groups = int(numba.carray(data_, (1,), dtype=np.float64)[0])
+    """The draw as Stan writes it: x itself, except tau = exp(x[1]) where there is a tau
+    (a tau prior in the header)."""
     if expanded != dim:
         return -1
     x = numba.carray(x_, (dim,))
     out = numba.carray(out_, (dim,))
     out[:] = x
-    if dim == groups + 2:
+    if numba.carray(data_, (HEADER,), dtype=np.float64)[6] != 0.0:
         out[1] = math.exp(x[1])
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from shrinksim.engines.base import (
     SamplerSettings,
     SamplingError,
 )
+from shrinksim.families import OutcomeFamily, family_of
 
 NUTPIE_TESTED = "0.16."
 """The nutpie minor version whose callback interface this engine was tested with."""
@@ -45,7 +47,8 @@ class ProgramDensity:
     """How the nutpie engine fits one Stan program."""
 
     structure: str
-    """``partial``, ``no`` or ``complete`` pooling: the callback of :mod:`densities`."""
+    """``partial``, ``no``, ``complete`` pooling or ``marginal`` (partial pooling, theta
+    integrated out): the callback ``<structure>_logp`` of :mod:`densities`."""
     likelihood: str
     """The group likelihood: a code name of :mod:`densities` (``BINOMIAL``...)."""
     columns: tuple[str, str]
@@ -59,15 +62,30 @@ def _programs() -> dict[str, ProgramDensity]:
         "poisson_": ("POISSON", ("y", "exposure")),
         "gaussian_se_": ("NORMAL_SE", ("estimate", "se")),
     }
-    return {
+    programs = {
         f"{prefix}{structure}_pooling": ProgramDensity(structure, likelihood, columns)
         for prefix, (likelihood, columns) in families.items()
         for structure in ("partial", "no", "complete")
     }
+    marginal = ProgramDensity("marginal", *families["gaussian_se_"])
+    return programs | {"gaussian_se_partial_pooling_marginal": marginal}
 
 
 PROGRAMS = _programs()
 """The Stan programs the nutpie engine can fit (the others need a Stan engine)."""
+
+
+def check_families(families: Iterable[OutcomeFamily]) -> None:
+    """Raise :class:`EngineError` naming the first of ``families`` whose study programs the
+    nutpie engine cannot fit (gaussian: it estimates sigma and is marginalised)."""
+    fitted = sorted({family_of(program).name for program in PROGRAMS})
+    for family in families:
+        missing = sorted({family.study_program(m) for m in family.programs} - set(PROGRAMS))
+        if missing:
+            raise EngineError(
+                f"engine: nutpie cannot fit family {family.name} (no density of {missing}); "
+                f"it fits {fitted}. Use `engine: pystan` or `engine: cmdstanpy` for it."
+            )
 
 
 def nutpie_problem() -> str | None:
@@ -191,13 +209,14 @@ class NutpieEngine(Engine):
             np.asarray(data[density.columns[1]], float),
             (data["mu_prior_family"], list(data["mu_prior_args"])),
             (data["tau_prior_family"], list(data["tau_prior_args"]))
-            if density.structure == "partial"
+            if density.structure in ("partial", "marginal")
             else None,
         )
         names, shapes = {
             "partial": (["mu", "tau", "z"], [(), (), (groups,)]),
             "no": (["theta"], [(groups,)]),
             "complete": (["mu"], [()]),
+            "marginal": (["mu", "tau"], [(), ()]),
         }[density.structure]
         model = _nutpie_model(getattr(densities, f"{density.structure}_logp"), block, names, shapes)
         start = time.perf_counter()
@@ -218,6 +237,8 @@ class NutpieEngine(Engine):
             raise SamplingError(f"{type(err).__name__}: {err}") from err
         seconds = time.perf_counter() - start
         params = {name: np.asarray(trace.posterior[name].values) for name in names}
+        if density.structure == "marginal":
+            params["theta"] = marginal_theta(params, block, seed)
         if data.get("compute_log_lik"):
             params["log_lik"] = log_lik(density, params, block)
         stats = trace.sample_stats
@@ -226,6 +247,21 @@ class NutpieEngine(Engine):
         }
         assert set(sampler) == set(SAMPLER_VARIABLES)
         return Draws(params, sampler, seconds)
+
+
+def marginal_theta(params: dict[str, np.ndarray], block: np.ndarray, seed: int) -> np.ndarray:
+    """theta (chains, draws, G) drawn from its exact conditional normal given each draw of
+    (mu, tau), as the marginalised program's generated quantities do, with random numbers
+    from ``seed`` (so a fit is reproducible)."""
+    from shrinksim.engines import densities
+
+    groups = int(block[0])
+    estimate = block[densities.HEADER : densities.HEADER + groups]
+    var = block[densities.HEADER + groups :] ** 2
+    mu, tau2 = params["mu"][..., None], params["tau"][..., None] ** 2
+    weight = var / (var + tau2)  # B_g, the shrinkage of group g
+    normal = np.random.default_rng([seed, 1]).standard_normal(weight.shape)
+    return weight * mu + (1 - weight) * estimate + np.sqrt(var * tau2 / (var + tau2)) * normal
 
 
 def log_lik(
@@ -241,7 +277,7 @@ def log_lik(
     a, b = block[densities.HEADER : densities.HEADER + groups], block[densities.HEADER + groups :]
     if density.structure == "partial":
         theta = params["mu"][..., None] + params["tau"][..., None] * params["z"]
-    elif density.structure == "no":
+    elif "theta" in params:  # no pooling, marginal
         theta = params["theta"]
     else:
         theta = np.repeat(params["mu"][..., None], groups, axis=-1)
