@@ -253,6 +253,7 @@ WILDCARDS = {
     "sbccell": r"(family=[a-z_]+/)?n_per_group=\d+/groups=\d+/prior=[^/]+",
     "batch": r"\d+",
     "program": r"[a-z_]+",
+    "engine": r"[a-z]+",
     "prior": r"[^/]+",
     "model": "|".join(MODELS),
     "scale": r"[0-9.]+(e[+-]?\d+)?",

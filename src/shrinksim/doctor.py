@@ -56,6 +56,14 @@ def jobs_python() -> str:
     return found if same else f"{found}: NOT this interpreter; put its venv's bin first on PATH"
 
 
+def nutpie_report() -> str:
+    """nutpie's and numba's versions, or why the nutpie engine cannot run."""
+    from shrinksim.engines.nutpie import nutpie_problem
+
+    problem = nutpie_problem()
+    return problem or f"{version('nutpie')} (numba {version('numba')})"
+
+
 def report(config: dict[str, Any]) -> list[tuple[str, str]]:
     """(what, value) lines: what a run with ``config`` (``engine``, ``cache_dir``) uses."""
     from shrinksim.engines import EngineError, resolve_engine
@@ -63,6 +71,8 @@ def report(config: dict[str, Any]) -> list[tuple[str, str]]:
     requested = config.get("engine", "auto")
     try:
         engine = resolve_engine(requested)
+        if resolve_engine(requested, "partial_pooling") == "nutpie" != engine:
+            engine = f"nutpie for the programs it fits (engines/nutpie.py), else {engine}"
     except EngineError as err:
         engine = f"none: {err}"
     cmdstan_path, cmdstan_version = cmdstan_report()
@@ -74,6 +84,7 @@ def report(config: dict[str, Any]) -> list[tuple[str, str]]:
         (f"engine ({requested})", engine),
         ("cmdstanpy", version("cmdstanpy") or "not installed"),
         ("CmdStan", f"{cmdstan_path} ({cmdstan_version})"),
+        ("nutpie", nutpie_report()),
     ]
     pystan, httpstan = version("pystan"), version("httpstan")
     if httpstan is None:

@@ -33,10 +33,9 @@ if config.get("data"):
     # Raises naming the file, row and column: no job runs on bad data.
     USERDATA_FAMILY = OUTCOME_FAMILIES[check_userdata(config).fitted_as]
 
-ENGINE = resolve_engine(config["engine"])
 OUTCOME = StudyOutcome.from_config(config)
 # nutpie fits some families only: one error naming the family before any job.
-check_families(ENGINE, [OUTCOME.family, USERDATA_FAMILY])
+check_families(config["engine"], [OUTCOME.family, USERDATA_FAMILY])
 
 
 wildcard_constraints:
@@ -82,8 +81,10 @@ def page(name, category, caption=None):
 
 
 def compiled(program):
-    """The compiled-model file of ``program`` for the study's engine."""
-    return result(design.COMPILED, engine=ENGINE, program=program)
+    """The compiled-model file of ``program`` for the engine that fits it (``auto``: nutpie
+    where it has the program's density, else a Stan engine)."""
+    engine = resolve_engine(config["engine"], program)
+    return result(design.COMPILED, engine=engine, program=program)
 
 
 def userdata_compiled(wildcards):

@@ -3,19 +3,18 @@ rule compile_model:
         stan="stan/{program}.stan",
         included=stan_includes,
     output:
-        result(design.COMPILED, engine=ENGINE),
+        result(design.COMPILED),
     log:
-        log("compile/{program}"),
+        log("compile/{engine}/{program}"),
     conda:
         "../envs/shrinksim.yaml"
     resources:
         mem_mb=3000,
         runtime=30,
     params:
-        engine=ENGINE,
         cache_dir=config["cache_dir"],
     shell:
-        "python -m shrinksim compile --stan-file {input.stan} --engine {params.engine}"
+        "python -m shrinksim compile --stan-file {input.stan} --engine {wildcards.engine}"
         " --cache-dir {params.cache_dir} --out {output} 2> {log}"
 
 

@@ -4,8 +4,10 @@
   ``$CMDSTAN``, ``~/.cmdstan`` or conda-forge's ``cmdstan`` in ``$CONDA_PREFIX/bin/cmdstan``.
 * :class:`PyStanEngine` (PyStan 3 / httpstan), pip-only.
 * :class:`NutpieEngine` (nutpie on numba log densities of the same programs), pip-only and
-  no C++ compiler; fits the programs of :data:`shrinksim.engines.nutpie.PROGRAMS`; chosen
-  only when asked for (``engine: nutpie``): the Stan engines are the reference.
+  no C++ compiler; fits the programs of :data:`shrinksim.engines.nutpie.PROGRAMS`, and
+  ``auto`` picks it for them (:func:`resolve_engine`). The Stan programs stay the definition
+  of the models: the tests check its densities against Stan's and its draws against the
+  exact reference.
 
 Each is an extra (``pip install 'shrinksim[pystan]'``, ``'shrinksim[cmdstan]'``,
 ``'shrinksim[nutpie]'``), imported
@@ -64,15 +66,23 @@ ENGINES = ("cmdstanpy", "pystan", "nutpie")
 """The engines, by the name the config's ``engine`` key uses."""
 
 
-def resolve_engine(requested: str) -> str:
-    """Turn ``auto`` into a concrete engine; fail clearly if the requested one is missing."""
+def resolve_engine(requested: str, program: str | None = None) -> str:
+    """Turn ``auto`` into a concrete engine (for ``program``, if given); fail clearly if the
+    requested one is missing.
+
+    ``auto`` is nutpie for the programs it has a density of, where it is installed (the
+    fastest per fit at the same accuracy: docs/benchmarks.md), else cmdstanpy where CmdStan
+    is found, else PyStan.
+    """
     if requested not in ("auto", *ENGINES):
         raise EngineError(f"engine: unknown engine {requested!r}; allowed: auto, {ENGINES}")
     if requested == "auto":
+        if program in nutpie.PROGRAMS and nutpie_problem() is None:
+            return "nutpie"
         if find_cmdstan():
             return "cmdstanpy"
         if not pystan_installed():
-            raise EngineError(f"engine: auto found neither engine. {NO_CMDSTAN}")
+            raise EngineError(f"engine: auto found no Stan engine. {NO_CMDSTAN}")
         return "pystan"
     if requested == "cmdstanpy" and not find_cmdstan():
         raise EngineError(NO_CMDSTAN)
