@@ -234,6 +234,50 @@ def z_scores(draws: np.ndarray, ref: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(scores, index=ref.index)
 
 
+# --- the nutpie engine's numba log densities (unit and stan tests) -------------------------
+
+
+def call_density(
+    callback: Any, x: Sequence[float], block: np.ndarray
+) -> tuple[int, float, np.ndarray]:
+    """Call a log-density C callback of :mod:`shrinksim.engines.densities` (``int64(dim, x*,
+    grad*, logp*, data*)``) through its ``ctypes`` wrapper, as nutpie calls it: the return
+    code, the log density and the gradient at ``x`` on the data ``block``."""
+    import ctypes
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    grad, logp = np.full(x.size, np.nan), np.full(1, np.nan)
+    doubles = ctypes.POINTER(ctypes.c_double)
+    code = callback.ctypes(
+        x.size,
+        x.ctypes.data_as(doubles),
+        grad.ctypes.data_as(doubles),
+        logp.ctypes.data_as(doubles),
+        block.ctypes.data_as(ctypes.c_void_p),
+    )
+    return int(code), float(logp[0]), grad
+
+
+def call_expand(x: Sequence[float], block: np.ndarray) -> tuple[int, np.ndarray]:
+    """Call :func:`shrinksim.engines.densities.expand` (``int64(dim, expanded, x*, out*,
+    data*)``) as nutpie does: the return code and the draw as Stan writes it."""
+    import ctypes
+
+    from shrinksim.engines import densities
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.full(x.size, np.nan)
+    doubles = ctypes.POINTER(ctypes.c_double)
+    code = densities.expand.ctypes(
+        x.size,
+        x.size,
+        x.ctypes.data_as(doubles),
+        out.ctypes.data_as(doubles),
+        block.ctypes.data_as(ctypes.c_void_p),
+    )
+    return int(code), out
+
+
 # --- a synthetic fit job with hand-computable measures (unit tests) ------------------------
 
 BINOMIAL_STUDY = StudyOutcome(OUTCOME_FAMILIES["binomial"], p0=0.4)

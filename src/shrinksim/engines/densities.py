@@ -66,6 +66,8 @@ def prior_logp(x: float, family: float, a1: float, a2: float, a3: float) -> tupl
     if family == 3:  # cauchy(loc = a2, scale = a3)
         r = x - a2
         return -math.log1p(r * r / (a3 * a3)), -2.0 * r / (a3 * a3 + r * r)
+    if x < 0.0:  # outside exponential's support: Stan rejects the point (exponential on mu)
+        return -math.inf, 0.0
     return -a3 * x, -a3  # exponential(rate = a3)
 
 

@@ -203,15 +203,7 @@ class NutpieEngine(Engine):
         self.check(compiled)
         density = PROGRAMS[compiled.program]
         groups = int(data["G"])
-        block = densities.pack(
-            getattr(densities, density.likelihood),
-            np.asarray(data[density.columns[0]], float),
-            np.asarray(data[density.columns[1]], float),
-            (data["mu_prior_family"], list(data["mu_prior_args"])),
-            (data["tau_prior_family"], list(data["tau_prior_args"]))
-            if density.structure in ("partial", "marginal")
-            else None,
-        )
+        block = data_block(density, data)
         names, shapes = {
             "partial": (["mu", "tau", "z"], [(), (), (groups,)]),
             "no": (["theta"], [(groups,)]),
@@ -239,14 +231,33 @@ class NutpieEngine(Engine):
         params = {name: np.asarray(trace.posterior[name].values) for name in names}
         if density.structure == "marginal":
             params["theta"] = marginal_theta(params, block, seed)
-        if data.get("compute_log_lik"):
-            params["log_lik"] = log_lik(density, params, block)
+        # as the Stan programs: log_lik always, of size 0 without compute_log_lik
+        params["log_lik"] = (
+            log_lik(density, params, block)
+            if data.get("compute_log_lik")
+            else np.empty((settings.chains, settings.draws, 0))
+        )
         stats = trace.sample_stats
         sampler = {
             ours: np.asarray(stats[theirs].values, float) for ours, theirs in NUTPIE_STATS.items()
         }
         assert set(sampler) == set(SAMPLER_VARIABLES)
         return Draws(params, sampler, seconds)
+
+
+def data_block(density: ProgramDensity, data: dict[str, Any]) -> np.ndarray:
+    """The data block (:func:`densities.pack`) of the program's Stan ``data``."""
+    from shrinksim.engines import densities
+
+    return densities.pack(
+        getattr(densities, density.likelihood),
+        np.asarray(data[density.columns[0]], float),
+        np.asarray(data[density.columns[1]], float),
+        (data["mu_prior_family"], list(data["mu_prior_args"])),
+        (data["tau_prior_family"], list(data["tau_prior_args"]))
+        if density.structure in ("partial", "marginal")
+        else None,
+    )
 
 
 def marginal_theta(params: dict[str, np.ndarray], block: np.ndarray, seed: int) -> np.ndarray:
