@@ -245,8 +245,8 @@ def test_families_summary_pairs_marginal_with_non_centred_by_data_set():
     )
 
 
-def test_bench_runs_every_part_peer_last(monkeypatch):
-    from shrinksim.bench import __main__ as cli
+def _fake_parts(monkeypatch):
+    """Every part of ``python -m shrinksim.bench`` replaced by a recorder of its calls."""
     from shrinksim.bench import families, peer, programs
 
     called = []
@@ -260,12 +260,58 @@ def test_bench_runs_every_part_peer_last(monkeypatch):
     monkeypatch.setattr(workflow, "part_memory", part("memory"))
     monkeypatch.setattr(families, "part_families", part("families"))
     monkeypatch.setattr(peer, "part_peer", part("peer"))
+    return called
+
+
+def test_bench_runs_every_part_peer_last(monkeypatch):
+    from shrinksim.bench import __main__ as cli
+
+    called = _fake_parts(monkeypatch)
     cli.main(["--reps", "2", "--grid", "tiny", "--cores", "1", "--peer-rounds", "3"])
     names = [name for name, _, _ in called]
     assert names == ["programs", "brms", "workflow", "memory", "families", "peer"]
+    assert called[2][1][-1] == [3, 4, 5]  # the workflow prints parts 3, 4 and 5
+    assert called[3][1][2] == 2  # part 6 fits --reps data sets
     reps, work, cache_dir = called[-2][1]
     assert reps == 2 and work == called[0][1][1] and cache_dir.is_absolute()
-    assert called[-1][1] == (reps, work, cache_dir) and called[-1][2] == {"rounds": 3}
+    assert called[-1][1] == (reps, work, cache_dir)
+    assert called[-1][2] == {"rounds": 3, "peer_python": sys.executable}
+
+
+def test_bench_parts_run_a_subset_with_the_parts_they_need(monkeypatch, capsys):
+    from shrinksim.bench import __main__ as cli
+
+    called = _fake_parts(monkeypatch)
+    cli.main(["--parts", "8,2", "--peer-python", "/venv/bin/python"])
+    assert [name for name, _, _ in called] == ["programs", "brms", "peer"]
+    assert called[-1][2]["peer_python"] == "/venv/bin/python"
+    assert capsys.readouterr().out.startswith("# shrinksim benchmark, parts 1, 2, 8\n")
+    called.clear()
+    cli.main(["--parts", "4,6"])
+    assert [name for name, _, _ in called] == ["workflow", "memory"]
+    assert called[0][1][-1] == [3, 4]  # part 4 reruns part 3's study; part 5 not printed
+    for wrong in ("9", "3,x", ""):
+        with pytest.raises(SystemExit):
+            cli.main(["--parts", wrong])
+
+
+def test_grid_runs_print_each_engine_against_pystan(capsys, tmp_path):
+    runs = {
+        "pystan": workflow.GridRun(tmp_path, 3.0, 200.0, 168, 14, 320.0, 360.0, 2),
+        "nutpie": workflow.GridRun(tmp_path, 6.0, 50.0, 168, 14, 40.0, 80.0, 2),
+    }
+    workflow.print_grid_runs(runs, tmp_path / ".cache")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["engine", "compile", "s"]
+    assert lines[1].split() == ["pystan", "3.0", "200.0", "320.0", "360.0", "168", "14"] + [
+        "0.80",
+        "11.1%",
+    ]
+    assert "nutpie / pystan: wall 0.25x, sum of sampling 0.12x, sum of fit-job wall 0.22x" in (
+        "\n".join(lines)
+    )
+    assert lines[-2].startswith("pystan: sampling / (wall x cores) = 0.80 (target >= 0.7: met)")
+    assert lines[-1].startswith("nutpie: sampling / (wall x cores) = 0.40 (target >= 0.7: MISSED)")
 
 
 # -- part 8: the peer (PyMC + nutpie) -------------------------------------------------------
@@ -289,13 +335,88 @@ def test_peer_problem_says_how_to_install_the_extra():
     assert "ModuleNotFoundError" in problem and problem.endswith(peer_job.PEER_INSTALL)
 
 
-def test_peer_part_is_one_line_where_the_peer_is_missing(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(peer, "peer_problem", lambda: "`import pymc, nutpie` fails (...)")
+def _fake_fit(side, rng, shift=0.0, cpu=1.0, leapfrog=15.0):
+    """A one-fit job of part 8a with normal draws of mu, tau and 3 theta."""
+    draws = {"mu": rng.normal(size=(4, 500)) + shift, "tau": rng.normal(size=(4, 500))}
+    draws["theta"] = rng.normal(size=(4, 500, 3))
+    return _job(side, 1, 4.0, 2.0, sampling_cpu=[cpu], leapfrog=[leapfrog], draws=[draws])
+
+
+def _fake_part(monkeypatch, engines, problem):
+    """part_peer with ``engines`` present, the peer's ``problem``, and jobs that run nothing."""
+    rng = np.random.default_rng(4)
+    monkeypatch.setattr(peer, "engines_present", lambda: (engines, ["cmdstanpy: skipped: ..."]))
+    monkeypatch.setattr(peer, "peer_problem", lambda python: problem)
+    monkeypatch.setattr(
+        peer, "compile_engines", lambda engines, *_: {e: f"{e}.json" for e in engines}
+    )
+
+    def peer_job(python, data, settings, seed, draws=False):
+        if draws:
+            return _fake_fit(peer_summary.PEER, rng)
+        return _job(peer_summary.PEER, int(data.stem.split("-")[-1]), imports=1.0, compile=2.0)
+
+    monkeypatch.setattr(peer, "peer_job", peer_job)
+    monkeypatch.setattr(
+        peer,
+        "engine_job",
+        lambda side, *a: _fake_fit(side, rng, cpu=0.5 if side == "nutpie" else 1.0),
+    )
+    monkeypatch.setattr(
+        peer, "fit_job", lambda side, data, *a: _job(side, int(data.stem.split("-")[-1]))
+    )
+
+
+def test_peer_part_compares_the_engines_where_the_peer_is_missing(monkeypatch, tmp_path, capsys):
+    problem = "`import pymc, nutpie` fails (...); to include it: ..."
+    _fake_part(monkeypatch, ["pystan", "nutpie"], problem)
+    peer.part_peer(2, tmp_path, tmp_path)
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("## 8. peer") and "(pystan, nutpie)" in lines[0]
+    assert lines[1:3] == ["cmdstanpy: skipped: ...", f"pymc + nutpie: skipped: {problem}"]
+    assert "\nnutpie / pystan " in out and "pymc + nutpie" not in out.split(problem)[1]
+    assert (
+        "sampling CPU s per leapfrog step, nutpie / pystan, paired by data set: median 0.50x"
+        in (out)
+    )
+    assert "agreement nutpie vs pystan, same data sets:" in out
+    assert "nutpie vs pystan: the same CPU lines" in out  # the fake jobs are alike
+    assert out.count("least squares over its 3 jobs") == 2
+
+
+def test_peer_part_prints_ratios_to_pystan_and_to_the_peer(monkeypatch, tmp_path, capsys):
+    _fake_part(monkeypatch, ["pystan", "nutpie"], None)
+    peer.part_peer(2, tmp_path, tmp_path)
+    out = capsys.readouterr().out
+    for line in ("pymc + nutpie / pystan ", "nutpie / pystan ", "nutpie / pymc + nutpie "):
+        assert out.count(f"\n{line}") == 2  # 8a and 8b
+    assert "ESS/s tau, nutpie / pymc + nutpie, paired by data set: median" in out
+    assert "issue 17's target >= 1x" in out
+    assert "agreement pymc + nutpie vs pystan" in out and "agreement nutpie vs pystan" in out
+    assert "peer job's own timers, median: import pymc + nutpie 1.0 s, build + compile" in out
+
+
+def test_peer_part_needs_something_to_compare_with_pystan(monkeypatch, tmp_path, capsys):
+    _fake_part(monkeypatch, ["pystan"], "`import pymc, nutpie` fails (...)")
     peer.part_peer(3, tmp_path, tmp_path)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("## 8. peer") and lines[1:] == [
-        "skipped: `import pymc, nutpie` fails (...)"
+    assert lines[0].startswith("## 8. peer") and lines[-1] == (
+        "skipped: needs pystan and one more side (the peer or another engine)"
+    )
+    assert len(lines) == 4
+
+
+def test_ratio_lines_are_against_pystan_and_the_peer():
+    sides = [peer_summary.PEER, "pystan", "nutpie", "pystan --O1"]
+    assert peer_summary.ratio_lines(sides) == [
+        "pymc + nutpie / pystan",
+        "nutpie / pystan",
+        "nutpie / pymc + nutpie",
+        "pystan --O1 / pystan",
+        "pystan --O1 / pymc + nutpie",
     ]
+    assert peer_summary.ratio_lines(["pystan", "nutpie"]) == ["nutpie / pystan"]
 
 
 def test_nutpie_draws_are_shrinksim_draws():
@@ -337,15 +458,12 @@ def test_cost_line_is_fixed_cost_plus_cost_per_fit():
 
 
 def test_batch_rows_are_medians_per_fit_and_the_table_prints_ratios(capsys):
-    jobs = [_job("pystan", 2, 10.0, 8.0), _job("pystan", 2, 14.0, 8.0), _job("peer", 2, 40.0, 20.0)]
+    jobs = [_job("pystan", 2, 10.0, 8.0), _job("pystan", 2, 14.0, 8.0), _job("nutpie", 2, 4.0, 2.0)]
+    jobs += [_job("nutpie", 1, 3.0, 1.5), _job("pystan", 1, 7.0, 5.0)]
     rows = peer_summary.batch_rows(jobs)
     assert rows == {
-        2: {
-            "pystan s/fit": 6.0,
-            "pystan CPU s/fit": 4.0,
-            "peer s/fit": 20.0,
-            "peer CPU s/fit": 10.0,
-        }
+        "pystan": {"s/fit k=1": 7.0, "s/fit k=2": 6.0, "CPU s/fit k=1": 5.0, "CPU s/fit k=2": 4.0},
+        "nutpie": {"s/fit k=1": 3.0, "s/fit k=2": 2.0, "CPU s/fit k=1": 1.5, "CPU s/fit k=2": 1.0},
     }
     peer_summary.print_table({"a": {"x": 1.0, "y": 4.0}, "b": {"x": 2.0, "y": 2.0}}, "", ["a / b"])
     lines = capsys.readouterr().out.splitlines()
@@ -469,10 +587,19 @@ def test_per_step_ratios_pair_cpu_per_leapfrog_step_by_data_set():
 
 def test_batch_summary_says_where_the_cpu_lines_cross(capsys):
     jobs = [_job("pystan", k, 1.0 + 4.0 * k, 1.0 + 4.0 * k) for k in (1, 3, 10)]
-    jobs += [_job("peer", k, 21.0 + 2.0 * k, 21.0 + 2.0 * k) for k in (1, 3, 10)]
+    jobs += [_job(peer_summary.PEER, k, 21.0 + 2.0 * k, 21.0 + 2.0 * k) for k in (1, 3, 10)]
+    jobs += [_job("nutpie", k, 0.5 + 1.0 * k, 0.5 + 1.0 * k) for k in (1, 3, 10)]
     for job in jobs:
         job.imports = job.compile = 1.0
     peer_summary.print_batches(jobs)
     out = capsys.readouterr().out
-    assert "1.0 s per job + 4.00 s per fit (CPU: 1.0 s + 4.00 s per fit)" in out
-    assert "equal CPU per fit at k = 10.0 fits per job" in out
+    assert (
+        "pystan: least squares over its 3 jobs: 1.0 s per job + 4.00 s per fit (CPU: 1.0 s" in out
+    )
+    assert (
+        "pymc + nutpie vs pystan: equal CPU per fit at k = 10.0 fits per job (the CPU lines "
+        "cross); pymc + nutpie is cheaper above"
+    ) in out
+    assert "nutpie vs pystan: nutpie is cheaper at every k" in out
+    assert "nutpie vs pymc + nutpie: nutpie is cheaper at every k" in out
+    assert "peer job's own timers, median: import pymc + nutpie 1.0 s" in out

@@ -1,16 +1,18 @@
 """The benchmarks (``make bench``, ``make bench-scale``): shared helpers.
 
 * :mod:`shrinksim.bench.programs`: programs and engines, the brms peer (parts 1-2);
-* :mod:`shrinksim.bench.workflow`: a grid run, a rerun, bytes per fit, a job's memory (3-6);
+* :mod:`shrinksim.bench.workflow`: a grid run per engine, a rerun, bytes per fit, a job's
+  memory (3-6);
 * :mod:`shrinksim.bench.families`: each outcome family's partial-pooling program (7), and the
   fitting shared with :mod:`shrinksim.bench.marginal` (marginalised against non-centred);
-* :mod:`shrinksim.bench.peer`: the peer, PyMC + nutpie, against PyStan (8), where installed;
+* :mod:`shrinksim.bench.peer`: the peer, PyMC + nutpie, against shrinksim's engines (8);
 * :mod:`shrinksim.bench.scale`: everything after fitting, for 10^3 to 10^6 fits;
 * :mod:`shrinksim.bench.synth`: the fit-job tables of a large study, made from one real job;
 * :mod:`shrinksim.bench.runs`: running snakemake and reading what it reports.
 
-``python -m shrinksim.bench`` runs parts 1-8 (:mod:`shrinksim.bench.__main__`). The numbers,
-the machine and how to reproduce them are in docs/benchmarks.md.
+``python -m shrinksim.bench`` runs parts 1-8, ``--parts`` a subset
+(:mod:`shrinksim.bench.__main__`). The numbers, the machine and how to reproduce them are in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -38,8 +40,28 @@ TARGETS = {
     "rerun_seconds": 5.0,
     "bytes_per_fit": 50_000,
     "rss_mb": 500.0,
+    "peer_ess_ratio": 1.0,
 }
 """Targets of ``make bench`` (docs/benchmarks.md)."""
+
+
+def engines_present() -> tuple[list[str], list[str]]:
+    """The engines that run here, the default one (config.yaml's ``engine: auto``) first, then
+    the others in the order of :data:`shrinksim.engines.ENGINES`; and a line for each missing
+    one, saying how to include it."""
+    from shrinksim.engines import ENGINES, EngineError, resolve_engine
+
+    present, missing = [], []
+    for name in ENGINES:
+        try:
+            present.append(resolve_engine(name))
+        except EngineError as err:
+            missing.append(f"{name}: skipped: {err}")
+    try:
+        default = resolve_engine("auto")
+    except EngineError:
+        return present, missing
+    return [default, *(name for name in present if name != default)], missing
 
 
 def forum_config() -> dict[str, Any]:

@@ -1,31 +1,41 @@
-"""Part 8 of ``make bench``: the fastest peer, PyMC + nutpie, against PyStan (issue 17).
+"""Part 8 of ``make bench``: the fastest peer, PyMC + nutpie, against shrinksim's engines
+(issue 17).
 
 The binomial partial-pooling model of part 1 (``stan/partial_pooling.stan``: mu and tau with
 brms' default priors, non-centred z, y ~ Binomial(n, invlogit(mu + tau z))) on the same
-forum data sets, written as a ``pm.Model`` (``pm.Data`` for y and n) and sampled by nutpie
-(``nutpie.compile_pymc_model(model, backend="numba")``, ``nutpie.sample(..., cores=1)``),
-with the study's sampler settings on both sides (4 chains x 1000 warmup + 1000 draws one
-after another, target acceptance 0.9, tree depth 10). It runs only where ``import pymc,
-nutpie`` works (the optional extra: ``pip install -e '.[peer]'``); elsewhere it says so in
-one line.
+forum data sets, fitted by every side with the study's sampler settings (4 chains x 1000
+warmup + 1000 draws one after another, target acceptance 0.9, tree depth 10):
 
-1. **One fit per job**, interleaved (data set 1 peer, data set 1 PyStan, data set 2 PyStan,
-   data set 2 peer, ...): sampling seconds, ESS/s of tau and mu (bulk ESS by
-   :mod:`shrinksim.diagnostics` on both sides), leapfrog steps per iteration (nutpie's
-   ``n_steps``, Stan's ``n_leapfrog__``), whole-job seconds, and the posterior agreement on
-   the same data set: |difference of posterior means| of mu, tau and every theta in joint
-   MCSEs. With ``--stanc-o1`` PyStan's program is also built with ``stanc --O1`` and compared.
-2. **Per-fit cost inside a batch job**: one process that imports, compiles (nutpie; PyStan
-   loads its cached build) and fits k data sets, for k in :data:`BATCH_SIZES`: the peer's job
-   (:func:`shrinksim.bench.peer_job.run_peer_job`, new data by
-   ``compiled.with_data(y=..., n=...)``, no recompiling)
-   against shrinksim's own fit job (``python -m shrinksim fit``, the direct PyStan path),
-   job wall / k, and the fixed and per-fit costs of a least-squares line through them.
+* the peer: the model as a ``pm.Model`` (``pm.Data`` for y and n) sampled by nutpie
+  (``nutpie.compile_pymc_model(model, backend="numba")``, ``nutpie.sample(..., cores=1)``),
+  where ``import pymc, nutpie`` works in the peer's interpreter (this one, or
+  ``--peer-python``; the optional extra: ``pip install -e '.[peer]'``); elsewhere it says so
+  in one line and the engines are compared without it;
+* shrinksim's engines present (:func:`shrinksim.bench.engines_present`): PyStan (the
+  reference), the nutpie engine (nutpie's NUTS on numba densities of the Stan program), and
+  cmdstanpy where CmdStan exists. Every engine runs the same jobs: its compiled-model file
+  (:func:`shrinksim.bench.programs.compile_programs`) given to part 1's job and to
+  ``python -m shrinksim fit``, which open it with :func:`shrinksim.engines.open_models`.
 
-``python -m shrinksim.bench.peer [--reps 3] [--rounds 1] [--stanc-o1]`` runs this part
-alone; ``python -m shrinksim.bench.peer job ...`` is the peer's timed job (internal). The
-model and that job are in :mod:`shrinksim.bench.peer_job`, the records and printed tables in
-:mod:`shrinksim.bench.peer_summary`.
+1. **One fit per job**, interleaved (data set 1 every side, data set 2 every side in reverse
+   order, ...): sampling seconds, ESS/s of tau and mu (bulk ESS by
+   :mod:`shrinksim.diagnostics` on every side), leapfrog steps per iteration (nutpie's
+   ``n_steps``, Stan's ``n_leapfrog__``), whole-job seconds, each side's ratios to PyStan and
+   to the peer, CPU per leapfrog step, issue 17's target (ESS/s of tau at least the peer's),
+   and the posterior agreement with PyStan on the same data set: |difference of posterior
+   means| of mu, tau and every theta in joint MCSEs. With ``--stanc-o1`` PyStan's program is
+   also built with ``stanc --O1`` and compared.
+2. **Per-fit cost inside a batch job**: one process that imports, compiles (the peer) or
+   loads the compiled model (the engines) and fits k data sets, for k in
+   :data:`BATCH_SIZES`: the peer's job (:func:`shrinksim.bench.peer_job.run_peer_job`, new
+   data by ``compiled.with_data(y=..., n=...)``, no recompiling) against shrinksim's own fit
+   job (``python -m shrinksim fit``) of each engine: job wall / k, its ratios, and the fixed
+   and per-fit costs of a least-squares line through them.
+
+``python -m shrinksim.bench.peer [--reps 3] [--rounds 1] [--stanc-o1] [--peer-python PATH]``
+runs this part alone; ``python -m shrinksim.bench.peer job ...`` is the peer's timed job
+(internal). The model and that job are in :mod:`shrinksim.bench.peer_job`, the records and
+printed tables in :mod:`shrinksim.bench.peer_summary`.
 """
 
 from __future__ import annotations
@@ -44,16 +54,18 @@ from typing import Any
 
 import numpy as np
 
-from shrinksim.bench import REPO, forum_config, machine, python_env
+from shrinksim.bench import REPO, engines_present, forum_config, machine, python_env
 from shrinksim.bench.peer_job import peer_problem, run_peer_job
 from shrinksim.bench.peer_summary import (
+    PEER,
+    REFERENCE,
     Job,
     load_note,
-    median,
-    per_step_ratios,
     print_agreement,
     print_batches,
+    print_ratio_details,
     print_table,
+    ratio_lines,
     single_rows,
 )
 
@@ -61,6 +73,8 @@ BATCH_SIZES = (1, 3, 10)
 """Data sets fitted per job in the batch-cost comparison."""
 PROGRAM = "partial_pooling"
 """The Stan program the peer reproduces."""
+O1 = "pystan --O1"
+"""The side of PyStan's ``stanc --O1`` build (``--stanc-o1``; one fit per job only)."""
 
 # -- timed child processes ------------------------------------------------------------------
 
@@ -80,17 +94,17 @@ def timed(cmd: Sequence[str]) -> tuple[float, float, float]:
     return seconds, cpu, load
 
 
-def peer_job(data: Path, settings: str, seed: int, draws: bool = False) -> Job:
-    """:func:`run_peer_job` in a fresh process on every replicate of ``data``."""
+def peer_job(python: str, data: Path, settings: str, seed: int, draws: bool = False) -> Job:
+    """:func:`run_peer_job` in a fresh process of ``python`` on every replicate of ``data``."""
     with tempfile.TemporaryDirectory(prefix="shrinksim-peer-") as tmp:
         out = Path(tmp) / "peer.npz"
-        cmd = [sys.executable, "-m", "shrinksim.bench.peer", "job", "--data", str(data)]
+        cmd = [python, "-m", "shrinksim.bench.peer", "job", "--data", str(data)]
         cmd += ["--settings", settings, "--seed", str(seed), "--out", str(out)]
         seconds, cpu, load = timed([*cmd, "--draws"] if draws else cmd)
         with np.load(out) as saved:
             got = {name: saved[name] for name in saved.files}
     sampling = [float(s) for s in got["sampling_seconds"]]
-    job = Job("peer", len(sampling), seconds, cpu, load, sampling)
+    job = Job(PEER, len(sampling), seconds, cpu, load, sampling)
     job.leapfrog = [float(s) for s in got["leapfrog"]]
     job.sampling_cpu = [float(s) for s in got["sampling_cpu"]]
     job.divergences = int(got["divergences"].sum())
@@ -102,10 +116,13 @@ def peer_job(data: Path, settings: str, seed: int, draws: bool = False) -> Job:
     return job
 
 
-def pystan_fit_job(data: Path, compiled: Path, config: Mapping[str, Any], cache_dir: Path) -> Job:
-    """shrinksim's own fit job (``python -m shrinksim fit``, PyStan's direct path) of the
-    binomial partial-pooling fit under brms' default prior, on every replicate of ``data``;
-    no refits (``retry.max_attempts`` 1: the peer does not refit either)."""
+def fit_job(
+    side: str, data: Path, compiled: Path, config: Mapping[str, Any], cache_dir: Path
+) -> Job:
+    """shrinksim's own fit job (``python -m shrinksim fit``) with the compiled model
+    ``compiled`` (any engine's) of the binomial partial-pooling fit under brms' default
+    prior, on every replicate of ``data``; no refits (``retry.max_attempts`` 1: the peer does
+    not refit either)."""
     import pandas as pd
 
     from shrinksim.bench.programs import FORUM_CELL
@@ -121,18 +138,21 @@ def pystan_fit_job(data: Path, compiled: Path, config: Mapping[str, Any], cache_
         cmd = fit_command(settings, FORUM_CELL.path, data, compiled, cache_dir, out)
         seconds, cpu, load = timed(cmd)
         fits = pd.read_parquet(out / "fits.parquet")
-    job = Job("pystan", len(fits), seconds, cpu, load, fits["sampling_seconds"].tolist())
+    job = Job(side, len(fits), seconds, cpu, load, fits["sampling_seconds"].tolist())
     job.divergences = int(fits["divergences"].sum())
     return job
 
 
-def pystan_job(compiled: Path, data: Path, replicate: int, settings: str, cache_dir: Path) -> Job:
-    """Part 1's timed job (:func:`shrinksim.bench.programs.run_job`) with every theta kept."""
+def engine_job(
+    side: str, compiled: Path, data: Path, replicate: int, settings: str, cache_dir: Path
+) -> Job:
+    """Part 1's timed job (:func:`shrinksim.bench.programs.run_job`) with the compiled model
+    ``compiled`` (any engine's), every theta kept."""
     from shrinksim.bench.programs import timed_job
 
     load = os.getloadavg()[0]
     run = timed_job(compiled, data, replicate, settings, cache_dir, theta=True)
-    job = Job("pystan", 1, run.job_seconds, run.cpu_seconds, load, [run.sampling_seconds])
+    job = Job(side, 1, run.job_seconds, run.cpu_seconds, load, [run.sampling_seconds])
     job.leapfrog, job.sampling_cpu = [run.leapfrog], [run.sampling_cpu]
     job.draws = [{"mu": run.mu, "tau": run.tau, "theta": run.theta}]
     return job
@@ -180,20 +200,20 @@ def compile_o1(code: str, program: str, cache_dir: Path) -> Any:
         return engine.compile(code, program, example_data(program))
 
 
-def compile_pystan(cache_dir: Path, out: Path, o1: bool) -> dict[str, Path]:
-    """The binomial program's PyStan build (cached), and with ``o1`` its ``--O1`` build;
-    the compiled-model JSON of each, by label."""
-    from shrinksim.engines import PyStanEngine, program_source, redirect_output
-    from shrinksim.fitting import example_data
+def compile_engines(
+    engines: Sequence[str], cache_dir: Path, out: Path, o1: bool
+) -> dict[str, Path]:
+    """The binomial program compiled by each of ``engines`` (cached), and with ``o1`` PyStan's
+    ``--O1`` build; the compiled-model JSON of each, by side."""
+    from shrinksim.bench.programs import compile_programs
+    from shrinksim.engines import program_source, redirect_output
 
-    code = program_source(REPO / "stan" / f"{PROGRAM}.stan")
-    paths = {"pystan": out / "pystan-peer.json"}
-    with redirect_output(out / "compile.log"):
-        with PyStanEngine(cache_dir) as engine:
-            engine.compile(code, PROGRAM, example_data(PROGRAM)).write(paths["pystan"])
-        if o1:
-            paths["pystan --O1"] = out / "pystan-o1.json"
-            compile_o1(code, PROGRAM, cache_dir / "stanc-O1").write(paths["pystan --O1"])
+    paths = {e: compile_programs(e, out, cache_dir, [PROGRAM])[PROGRAM] for e in engines}
+    if o1:
+        paths[O1] = out / "pystan-o1.json"
+        code = program_source(REPO / "stan" / f"{PROGRAM}.stan")
+        with redirect_output(out / "compile.log"):
+            compile_o1(code, PROGRAM, cache_dir / "stanc-O1").write(paths[O1])
     return paths
 
 
@@ -211,24 +231,36 @@ def alternate(round_: int, steps: Sequence[Callable[[], Job]]) -> list[Job]:
 
 
 def part_peer(
-    reps: int, work: Path, cache_dir: Path, rounds: int = 1, stanc_o1: bool = False
+    reps: int,
+    work: Path,
+    cache_dir: Path,
+    rounds: int = 1,
+    stanc_o1: bool = False,
+    peer_python: str = sys.executable,
 ) -> None:
-    """Part 8: the peer against PyStan, one fit per job and batch jobs (see the module)."""
+    """Part 8: the peer and shrinksim's engines, one fit per job and batch jobs (see the
+    module); without the peer, the engines alone."""
     from shrinksim import tables
     from shrinksim.bench.programs import FORUM_CELL
     from shrinksim.study.simulate import simulate_batch
 
-    print("\n## 8. peer: PyMC + nutpie (numba) against PyStan, binomial program, forum data")
-    problem = peer_problem()
-    if problem:
-        print(f"skipped: {problem}")
+    engines, missing = engines_present()
+    print(
+        f"\n## 8. peer: PyMC + nutpie (numba) against shrinksim's engines ({', '.join(engines)}), "
+        "binomial program, forum data"
+    )
+    problem = peer_problem(python=peer_python)
+    for line in [*missing, *([f"{PEER}: skipped: {problem}"] if problem else [])]:
+        print(line)
+    if REFERENCE not in engines or (problem and len(engines) < 2):
+        print(f"skipped: needs {REFERENCE} and one more side (the peer or another engine)")
         return
     config = forum_config()
     sampler = config["sampler"]
     print(
         f"{sampler['chains']} chains x {sampler['warmup']} warmup + {sampler['draws']} draws "
         f"one after another (cores=1), target acceptance {sampler['adapt_delta']}, tree depth "
-        f"{sampler['max_treedepth']}, on both sides; {machine()}"
+        f"{sampler['max_treedepth']}, on every side; {machine()}"
     )
     folder = work / "peer"
     folder.mkdir(parents=True, exist_ok=True)
@@ -242,7 +274,7 @@ def part_peer(
 
     single = {r: data_file(f"replicate-{r}", [r]) for r in range(reps)}
     batches = {k: data_file(f"first-{k}", range(k)) for k in BATCH_SIZES}
-    compiled = compile_pystan(cache_dir, folder, stanc_o1)
+    compiled = compile_engines(engines, cache_dir, folder, stanc_o1)
     settings = json.dumps(
         {
             "sampler": sampler,
@@ -250,31 +282,26 @@ def part_peer(
             "tau_prior": config["priors"]["brms_default"],
         }
     )
+    peer = [] if problem else [PEER]
 
     print(f"\n### 8a. one fit per job (a fresh process each), median of {reps} data sets")
-    sides: dict[str, list[Job]] = {label: [] for label in compiled} | {"pymc + nutpie": []}
+    sides: dict[str, list[Job]] = {side: [] for side in [*peer, *compiled]}
     for rep in range(reps):
-        steps = [lambda r=rep: peer_job(single[r], settings, 1000, draws=True)]
+        steps = [lambda r=rep: peer_job(peer_python, single[r], settings, 1000, draws=True)]
+        steps = steps if peer else []
         steps += [
-            lambda r=rep, p=path: pystan_job(p, single[r], r, settings, cache_dir)
-            for path in compiled.values()
+            lambda r=rep, s=side, p=path: engine_job(s, p, single[r], r, settings, cache_dir)
+            for side, path in compiled.items()
         ]
-        jobs = alternate(rep, steps)
-        sides["pymc + nutpie"].append(jobs[0])
-        for label, job in zip(compiled, jobs[1:], strict=True):
-            sides[label].append(job)
-    print_table(
-        single_rows(sides), "", [f"{label} / pystan" for label in sides if label != "pystan"]
-    )
-    for label in [name for name in sides if name != "pystan"]:
-        steps = per_step_ratios(sides[label], sides["pystan"])
-        print(
-            f"sampling CPU s per leapfrog step, {label} / pystan, paired by data set: median "
-            f"{median(steps):.2f}x ({min(steps):.2f}-{max(steps):.2f}x)"
-        )
-    print_agreement(sides["pymc + nutpie"], sides["pystan"], "pymc + nutpie vs pystan")
+        for side, job in zip(sides, alternate(rep, steps), strict=True):
+            sides[side].append(job)
+    print_table(single_rows(sides), "", ratio_lines(list(sides)))
+    print_ratio_details(sides)
+    for side in sides:
+        if side not in (REFERENCE, O1):
+            print_agreement(sides[side], sides[REFERENCE], f"{side} vs {REFERENCE}")
     if stanc_o1:
-        o1, o0 = sides["pystan --O1"], sides["pystan"]
+        o1, o0 = sides[O1], sides[REFERENCE]
         same = all(
             np.array_equal(a.draws[0]["tau"], b.draws[0]["tau"])
             for a, b in zip(o1, o0, strict=True)
@@ -291,9 +318,11 @@ def part_peer(
     batch: list[Job] = []
     for round_ in range(rounds):
         for i, k in enumerate(BATCH_SIZES):
-            steps = [
-                lambda k=k: peer_job(batches[k], settings, 1000),
-                lambda k=k: pystan_fit_job(batches[k], compiled["pystan"], config, cache_dir),
+            steps = [lambda k=k: peer_job(peer_python, batches[k], settings, 1000)]
+            steps = steps if peer else []
+            steps += [
+                lambda k=k, s=side: fit_job(s, batches[k], compiled[s], config, cache_dir)
+                for side in engines
             ]
             batch += alternate(round_ + i, steps)
     print_batches(batch)
@@ -307,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     top.add_argument("--rounds", type=int, default=1, help="rounds of the batch jobs")
     top.add_argument("--cache-dir", type=Path, default=REPO / ".cache")
     top.add_argument("--stanc-o1", action="store_true", help="also PyStan with stanc --O1")
+    top.add_argument(
+        "--peer-python",
+        default=sys.executable,
+        help="the interpreter of the peer's jobs (one with pymc and nutpie; default: this one)",
+    )
     sub = top.add_subparsers(dest="command")
     job = sub.add_parser("job", help="internal: the peer's timed job")
     for name in ("--data", "--settings", "--out"):
@@ -319,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     print(f"# shrinksim benchmark, part 8\n{machine()}")
     with tempfile.TemporaryDirectory(prefix="shrinksim-bench-") as tmp:
-        part_peer(args.reps, Path(tmp), args.cache_dir.resolve(), args.rounds, args.stanc_o1)
+        cache_dir = args.cache_dir.resolve()
+        part_peer(args.reps, Path(tmp), cache_dir, args.rounds, args.stanc_o1, args.peer_python)
     print(f"\nfinished; {machine()}")
 
 

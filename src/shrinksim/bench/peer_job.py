@@ -2,7 +2,9 @@
 partial-pooling program (``stan/partial_pooling.stan``) as a PyMC model, and the timed job
 that samples it with nutpie, ``python -m shrinksim.bench.peer job ...`` (:func:`run_peer_job`).
 
-Needs the optional extra ``peer`` (pymc, nutpie); nothing here imports them at module level.
+Needs the optional extra ``peer`` (pymc, nutpie) in the interpreter that runs the job (this
+one, or ``--peer-python``: another venv's, with this package on its ``PYTHONPATH``); nothing
+here imports them at module level.
 """
 
 from __future__ import annotations
@@ -21,23 +23,31 @@ import pyarrow.parquet as pq
 
 from shrinksim.bench import python_env
 
-PEER_INSTALL = "pip install -e '.[peer]'"
-"""How to install the peer (the optional extra of pyproject.toml)."""
+PEER_INSTALL = "pip install -e '.[peer]', or --peer-python PATH of a venv that has them"
+"""How to include the peer: the optional extra of pyproject.toml, or another interpreter."""
 PEER_MODULES = ("pymc", "nutpie")
 """What the peer needs importable."""
 
 
-def peer_problem(modules: Sequence[str] = PEER_MODULES) -> str | None:
-    """Why the peer cannot run with this interpreter (``None``: it can): ``import`` of
-    ``modules`` in a child process (a broken install fails there, not in the bench)."""
+def peer_problem(modules: Sequence[str] = PEER_MODULES, python: str = sys.executable) -> str | None:
+    """Why the peer cannot run with the interpreter ``python`` (``None``: it can): ``import``
+    of ``modules`` and of this package in a child process (a broken install fails there, not
+    in the bench)."""
     code = f"import {', '.join(modules)}"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=python_env()
-    )
+    try:
+        done = subprocess.run(
+            [python, "-c", f"{code}, shrinksim.bench.peer"],
+            capture_output=True,
+            text=True,
+            env=python_env(),
+        )
+    except OSError as err:
+        done = subprocess.CompletedProcess([], 1, "", f"{type(err).__name__}: {err}")
     if done.returncode == 0:
         return None
     last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-    return f"`{code}` fails ({last}); to include it: {PEER_INSTALL}"
+    where = "" if python == sys.executable else f" with {python}"
+    return f"`{code}` fails{where} ({last}); to include it: {PEER_INSTALL}"
 
 
 # -- the peer's model and job ---------------------------------------------------------------

@@ -11,10 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from shrinksim.bench import agreement
+from shrinksim.bench import TARGETS, agreement, verdict
 
 LOADED = 1.5
 """Load average per core above which the printed seconds carry a warning."""
+PEER = "pymc + nutpie"
+"""The peer's side (label) in the tables."""
+REFERENCE = "pystan"
+"""The side every other is also compared with."""
 
 
 @dataclass
@@ -22,7 +26,7 @@ class Job:
     """One timed child process: wall and CPU seconds (its process tree), the 1-minute load
     average when it started, and what it saved."""
 
-    side: str
+    side: str  # PEER, or the engine (``pystan``, ``nutpie``, ``cmdstanpy``, ``pystan --O1``)
     fits: int
     seconds: float
     cpu: float
@@ -109,18 +113,32 @@ def single_rows(sides: Mapping[str, Sequence[Job]]) -> dict[str, dict[str, float
     }
 
 
-def batch_rows(jobs: Sequence[Job]) -> dict[int, dict[str, float]]:
-    """Per k (fits per job), the medians of each side's job wall and CPU seconds per fit."""
-    rows = {}
-    for k in sorted({j.fits for j in jobs}):
-        rows[k] = {
-            f"{side} {what}": median(
+def batch_rows(jobs: Sequence[Job]) -> dict[str, dict[str, float]]:
+    """Per side (in the order of ``jobs``), the medians of its job wall and CPU seconds per
+    fit, for each k (fits per job)."""
+    sizes = sorted({j.fits for j in jobs})
+    return {
+        side: {
+            f"{what} k={k}": median(
                 [getattr(j, attr) / k for j in jobs if j.fits == k and j.side == side]
             )
-            for side in ("pystan", "peer")
             for what, attr in (("s/fit", "seconds"), ("CPU s/fit", "cpu"))
+            for k in sizes
         }
-    return rows
+        for side in dict.fromkeys(j.side for j in jobs)
+    }
+
+
+def ratio_lines(sides: Sequence[str]) -> list[str]:
+    """The ratio lines of a table of ``sides``: each side over :data:`REFERENCE` and over
+    :data:`PEER` (those present), side by side; not ``REFERENCE / PEER`` (the inverse of
+    ``PEER / REFERENCE``)."""
+    return [
+        f"{side} / {base}"
+        for side in sides
+        for base in (REFERENCE, PEER)
+        if base in sides and side not in (base, REFERENCE if base == PEER else "")
+    ]
 
 
 def print_table(rows: Mapping[Any, Mapping[str, float]], first: str, ratios: Sequence[str]) -> None:
@@ -140,6 +158,33 @@ def print_table(rows: Mapping[Any, Mapping[str, float]], first: str, ratios: Seq
                 f"{c:>{max(10, len(n) + 1) - 1}.2f}x" for n, c in zip(names, cells, strict=True)
             )
         )
+
+
+def ess_ratios(a: Sequence[Job], b: Sequence[Job], name: str = "tau") -> list[float]:
+    """ESS/s of ``name`` of a's one-fit jobs over b's, paired by data set."""
+    return [ess_per_second(x, name) / ess_per_second(y, name) for x, y in zip(a, b, strict=True)]
+
+
+def print_ratio_details(sides: Mapping[str, Sequence[Job]]) -> None:
+    """Below the one-fit table: CPU per leapfrog step for each ratio line, and issue 17's
+    target (ESS/s of tau at least the peer's), each paired by data set."""
+    for line in ratio_lines(list(sides)):
+        a, b = line.split(" / ")
+        steps = per_step_ratios(sides[a], sides[b])
+        print(
+            f"sampling CPU s per leapfrog step, {line}, paired by data set: median "
+            f"{median(steps):.2f}x ({min(steps):.2f}-{max(steps):.2f}x)"
+        )
+    if PEER in sides:
+        target = TARGETS["peer_ess_ratio"]
+        for side in sides:
+            if side != PEER:
+                got = ess_ratios(sides[side], sides[PEER])
+                print(
+                    f"ESS/s tau, {side} / {PEER}, paired by data set: median {median(got):.2f}x "
+                    f"({min(got):.2f}-{max(got):.2f}x; issue 17's target >= {target:.0f}x: "
+                    f"{verdict(median(got), target)})"
+                )
 
 
 def per_step_ratios(a: Sequence[Job], b: Sequence[Job]) -> list[float]:
@@ -170,39 +215,51 @@ def print_agreement(a: Sequence[Job], b: Sequence[Job], label: str) -> None:
 
 
 def print_batches(jobs: Sequence[Job]) -> None:
-    """Per-fit cost inside a batch job, per k, both sides; the cost lines; the peer's timers."""
+    """Per-fit cost inside a batch job, per side and k, with the ratio lines; each side's cost
+    lines; where the CPU lines of each ratio line's pair cross; the peer's own timers."""
     rows = batch_rows(jobs)
-    for row in rows.values():
-        row["peer / pystan s"] = row["peer s/fit"] / row["pystan s/fit"]
-        row["peer / pystan CPU s"] = row["peer CPU s/fit"] / row["pystan CPU s/fit"]
-    print_table(rows, "k", [])
+    sides = list(rows)
+    print_table(rows, "", ratio_lines(sides))
     biggest = max(j.fits for j in jobs)
-    for side in ("pystan", "peer"):
+    lines = {}
+    for side in sides:
         own = [j for j in jobs if j.side == side]
         fixed, per_fit = cost_line(own)
-        fixed_cpu, per_fit_cpu = cost_line(own, "cpu")
+        lines[side] = cost_line(own, "cpu")
         inner = [s for j in own if j.fits == biggest for s in j.sampling]
         print(
             f"{side}: least squares over its {len(own)} jobs: {fixed:.1f} s per job + "
-            f"{per_fit:.2f} s per fit (CPU: {fixed_cpu:.1f} s + {per_fit_cpu:.2f} s per fit); "
-            f"sampling s per fit inside the k={biggest} jobs, median "
+            f"{per_fit:.2f} s per fit (CPU: {lines[side][0]:.1f} s + {lines[side][1]:.2f} s "
+            f"per fit); sampling s per fit inside the k={biggest} jobs, median "
             f"{median(inner):.2f}; divergences {sum(j.divergences for j in own)}"
         )
-    lines = {
-        side: cost_line([j for j in jobs if j.side == side], "cpu") for side in ("pystan", "peer")
-    }
-    (py_fixed, py_fit), (peer_fixed, peer_fit) = lines.values()
-    if peer_fit < py_fit:
-        print(
-            f"equal CPU per fit at k = {(peer_fixed - py_fixed) / (py_fit - peer_fit):.1f} fits "
-            "per job (the two CPU lines cross); the peer is cheaper above"
+    for line in ratio_lines(sides):
+        a, b = line.split(" / ")
+        print(f"{a} vs {b}: {crossing(a, lines[a], b, lines[b])}")
+    peers = [j for j in jobs if j.side == PEER]
+    if peers:
+        imports, compiling = (
+            median([getattr(j, what) for j in peers]) for what in ("imports", "compile")
         )
-    peers = [j for j in jobs if j.side == "peer"]
-    imports, compiling = (
-        median([getattr(j, what) for j in peers]) for what in ("imports", "compile")
-    )
-    print(
-        f"peer job's own timers, median: import pymc + nutpie {imports:.1f} s, build + compile "
-        f"the model {compiling:.1f} s (once per job; new data by compiled.with_data(y=..., "
-        "n=...), no recompiling)"
-    )
+        print(
+            f"peer job's own timers, median: import pymc + nutpie {imports:.1f} s, build + "
+            f"compile the model {compiling:.1f} s (once per job; new data by "
+            "compiled.with_data(y=..., n=...), no recompiling)"
+        )
+
+
+def crossing(a: str, line_a: tuple[float, float], b: str, line_b: tuple[float, float]) -> str:
+    """Which of two sides costs less CPU per fit, from their (fixed, per fit) CPU lines."""
+    (fixed_a, fit_a), (fixed_b, fit_b) = line_a, line_b
+    if np.isnan(fit_a) or np.isnan(fit_b):
+        return "no cost lines (jobs of one k only)"
+    if fit_a != fit_b and (k := (fixed_b - fixed_a) / (fit_a - fit_b)) > 0:
+        cheaper = a if fit_a < fit_b else b
+        return (
+            f"equal CPU per fit at k = {k:.1f} fits per job (the CPU lines cross); "
+            f"{cheaper} is cheaper above"
+        )
+    if (fixed_a, fit_a) == (fixed_b, fit_b):
+        return "the same CPU lines"
+    cheaper = a if fixed_a + fit_a < fixed_b + fit_b else b
+    return f"{cheaper} is cheaper at every k (the CPU lines do not cross at k > 0)"

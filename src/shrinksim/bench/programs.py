@@ -1,13 +1,15 @@
 """Parts 1-2 of ``make bench``: the binomial against the bernoulli program, and brms.
 
 1. the binomial (sufficient statistics) program against the per-outcome bernoulli program
-   (brms' likelihood) on forum-like data, for each engine present: sampling seconds,
-   whole-job seconds (a fresh process: imports, model load, fit, summaries), ESS/s of tau
-   and mu, and the posterior agreement of the two programs in MCSE units;
+   (brms' likelihood) on forum-like data, for each Stan engine present (the nutpie engine
+   has no density of the bernoulli program; its binomial job is in part 8): sampling
+   seconds, whole-job seconds (a fresh process: imports, model load, fit, summaries), ESS/s
+   of tau and mu, and the posterior agreement of the two programs in MCSE units;
 2. brms on the same data, where R and brms are installed.
 
-``python -m shrinksim.bench job ...`` is the timed fitting job of part 1 (:func:`run_job`;
-part 8 uses it too, with ``--theta``).
+``python -m shrinksim.bench job ...`` is the timed fitting job of part 1 (:func:`run_job`,
+engine-agnostic: the engine is the compiled-model file's; part 8 uses it for every engine,
+with ``--theta``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from shrinksim.bench import REPO, TARGETS, agreement, forum_config, python_env, verdict
+from shrinksim.bench import (
+    REPO,
+    TARGETS,
+    agreement,
+    engines_present,
+    forum_config,
+    python_env,
+    verdict,
+)
 from shrinksim.design import DataCell
 from shrinksim.engines import fastpath
 
@@ -63,6 +73,13 @@ class ProgramRun:
         return float(ess_bulk(getattr(self, name))) / self.sampling_seconds
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process (every thread) and of its waited-for children (CmdStan
+    samples in one)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def run_job(args: argparse.Namespace) -> None:
     """The timed job of parts 1 and 8: load the model, fit one data set, summarise, save mu
     and tau (with ``--theta`` also every theta and the mean leapfrog steps per iteration)."""
@@ -80,9 +97,9 @@ def run_job(args: argparse.Namespace) -> None:
     standata = stan_data(compiled.program, groups, prior, tau_prior, log_lik=False)
     sampler = SamplerSettings.from_config(settings["sampler"])
     with engine:
-        cpu = time.process_time()
+        cpu = cpu_seconds()
         draws = engine.sample(compiled, standata, sampler, args.seed)
-        cpu = time.process_time() - cpu
+        cpu = cpu_seconds() - cpu
     theta = group_draws(draws, "partial", len(groups))
     diagnose(draws, theta, sampler.max_treedepth)
     summarise(theta, "theta")
@@ -93,17 +110,21 @@ def run_job(args: argparse.Namespace) -> None:
     np.savez(args.out, mu=mu, tau=tau, sampling_seconds=draws.seconds, **extra)
 
 
-def compile_programs(engine_name: str, model_dir: Path, cache_dir: Path) -> dict[str, Path]:
-    """Compile part 1's programs (cached); return the compiled-model JSON of each."""
+def compile_programs(
+    engine_name: str, model_dir: Path, cache_dir: Path, programs: Sequence[str] = PROGRAMS
+) -> dict[str, Path]:
+    """Compile ``programs`` (part 1's by default) with the engine (cached); return the
+    compiled-model JSON of each, ``<model_dir>/<engine>-<program>.json``."""
     from shrinksim.engines import make_engine, program_source, redirect_output
     from shrinksim.fitting import example_data
 
     out = {}
+    model_dir.mkdir(parents=True, exist_ok=True)
     with (
         make_engine(engine_name, cache_dir=cache_dir, model_dir=model_dir) as engine,
         redirect_output(model_dir / "compile.log"),
     ):
-        for program in PROGRAMS:
+        for program in programs:
             code = program_source(REPO / "stan" / f"{program}.stan")
             compiled = engine.compile(code, program, example_data(program))
             out[program] = model_dir / f"{engine_name}-{program}.json"
@@ -145,16 +166,24 @@ def timed_job(
             return run
 
 
-def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
-    """Part 1; returns the median binomial job seconds per engine (for part 2)."""
+def forum_data(work: Path, reps: int) -> Path:
+    """The forum data sets of parts 1, 2 and 6 (``reps`` replicates of :data:`FORUM_CELL`),
+    written to ``work/forum.parquet`` by the first part that needs them."""
     from shrinksim import tables
-    from shrinksim.engines import find_cmdstan
     from shrinksim.study.simulate import simulate_batch
 
+    path = work / "forum.parquet"
+    if not path.exists():
+        rows = simulate_batch(forum_config(), FORUM_CELL, list(range(reps)))
+        tables.write_table(rows, path, tables.DATA)
+    return path
+
+
+def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
+    """Part 1; returns the median binomial job seconds per engine (for part 2)."""
     config = forum_config()
     cell = FORUM_CELL
-    data = work / "forum.parquet"
-    tables.write_table(simulate_batch(config, cell, list(range(reps))), data, tables.DATA)
+    data = forum_data(work, reps)
     settings = json.dumps(
         {
             "sampler": config["sampler"],
@@ -169,11 +198,13 @@ def part_programs(reps: int, work: Path, cache_dir: Path) -> dict[str, float]:
         f"{sampler['chains']} chains x {sampler['warmup']} warmup + {sampler['draws']} draws, "
         f"chains one after another on one core; median of {reps} data sets"
     )
-    engines = ["pystan"]
-    if find_cmdstan():
-        engines.append("cmdstanpy")
-    else:
-        print("cmdstanpy: skipped, no CmdStan installation found ($CMDSTAN, ~/.cmdstan, conda)")
+    present, missing = engines_present()
+    for line in missing:
+        if not line.startswith("nutpie"):
+            print(line)
+    if "nutpie" in present:
+        print("nutpie: no density of the bernoulli program; its binomial job is in part 8")
+    engines = [name for name in present if name != "nutpie"]
     job_seconds = {}
     for engine in engines:
         compiled = compile_programs(engine, work, cache_dir)

@@ -1,9 +1,12 @@
 """Parts 3-6 of ``make bench``: the workflow and its fitting jobs.
 
-3. a grid run of the study: wall time against the sum of pure sampling time;
-4. a rerun of the unchanged workflow;
-5. bytes written per fit;
-6. peak memory (RSS) of a fitting job.
+3. a grid run of the study once per engine present (PyStan, the nutpie engine, cmdstanpy
+   where CmdStan exists), one after another, side by side: the programs' compile time (apart),
+   wall time, sum of pure sampling time, sum of fit-job wall, sampling / (wall x cores) and
+   the fitting overhead, and each engine's wall and sampling over PyStan's;
+4. a rerun of the unchanged workflow (the default engine's study);
+5. bytes written per fit (the default engine's study);
+6. peak memory (RSS) of a fitting job (the default engine).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from shrinksim.bench import (
     REPO,
     TARGETS,
     checkout,
+    engines_present,
     forum_config,
     overhead,
     python_env,
@@ -30,20 +35,20 @@ from shrinksim.bench import (
     utilisation,
     verdict,
 )
-from shrinksim.bench.programs import FORUM_CELL
+from shrinksim.bench.programs import FORUM_CELL, compile_programs, forum_data
 
 FIT_JOB_FILES = (*design.FIT_TABLES, "logs/fit", "benchmarks/fit")
 """What the fit jobs write, relative to ``results/``: their tables, logs and benchmark files."""
 
 
 def snakemake(
-    study: Path, cores: int, configfile: Path | None, cache_dir: Path, *extra: str
+    study: Path, cores: int, configfile: Path | None, cache_dir: Path, engine: str, *extra: str
 ) -> tuple[float, str]:
-    """Run snakemake in ``study``; return wall seconds and its output."""
+    """Run snakemake in ``study`` with ``engine``; return wall seconds and its output."""
     cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", str(cores), *extra]
     if configfile:
         cmd += ["--configfile", str(configfile)]
-    cmd += ["--config", f"cache_dir={cache_dir}"]
+    cmd += ["--config", f"cache_dir={cache_dir}", f"engine={engine}"]
     start = time.perf_counter()
     done = subprocess.run(
         cmd, cwd=study, env=python_env(), capture_output=True, text=True, check=False
@@ -54,50 +59,123 @@ def snakemake(
     return seconds, done.stdout + done.stderr
 
 
-def part_workflow(grid: str, cores: int, work: Path, cache_dir: Path) -> None:
-    """Parts 3 to 5: a grid run, a rerun and the bytes written per fit."""
-    study = checkout(work / "study")
-    configfile = REPO / "tests/configs/tiny.yaml" if grid == "tiny" else None
-    label = "tests/configs/tiny.yaml" if configfile else "the default study (config.yaml)"
-    print(f"\n## 3. grid run: {label}, snakemake --cores {cores}, models compiled beforehand")
-    compiling, _ = snakemake(study, cores, configfile, cache_dir, "--until", "compile_model")
-    wall, _ = snakemake(study, cores, configfile, cache_dir)
+@dataclass(frozen=True)
+class GridRun:
+    """Part 3's run of the study with one engine."""
+
+    study: Path
+    compile_seconds: float  # compiling (or finding in the cache) the programs, before the run
+    wall: float
+    fits: int
+    jobs: int
+    sampling: float  # sum over the fits
+    job_wall: float  # sum over the fit jobs (Snakemake's benchmark files)
+    cores: int
+
+    @property
+    def utilisation(self) -> float:
+        return utilisation(self.sampling, self.wall, self.cores)
+
+    @property
+    def overhead(self) -> float:
+        return overhead([self.job_wall], [self.sampling])
+
+
+def grid_run(
+    study: Path, engine: str, cores: int, configfile: Path | None, cache_dir: Path
+) -> GridRun:
+    """Compile the study's programs with ``engine``, then run the study and time it."""
+    compiling, _ = snakemake(
+        study, cores, configfile, cache_dir, engine, "--until", "compile_model"
+    )
+    wall, _ = snakemake(study, cores, configfile, cache_dir, engine)
     results = study / design.RESULTS
     per_fit = pd.read_parquet(results / design.SUMMARY.format(name="per_fit"))
-    fits = len(per_fit)
-    sampling = float(per_fit["sampling_seconds"].sum())
     jobs = [
         float(pd.read_csv(f, sep="\t")["s"].iloc[0])
         for f in (results / "benchmarks/fit").rglob("*.tsv")
     ]
-    share = utilisation(sampling, wall, cores)
-    waste = overhead(jobs, [sampling])
+    sampling = float(per_fit["sampling_seconds"].sum())
+    return GridRun(study, compiling, wall, len(per_fit), len(jobs), sampling, sum(jobs), cores)
+
+
+def print_grid_runs(runs: Mapping[str, GridRun], cache_dir: Path) -> None:
+    """Part 3's table, one row per engine, its ratios to PyStan and the targets."""
+    head = ("compile s", "wall s", "sampling s", "fit-job s", "fits", "jobs", "use", "overhead")
+    print(f"{'engine':10}" + "".join(f"{h:>11}" for h in head))
+    for engine, run in runs.items():
+        print(
+            f"{engine:10}{run.compile_seconds:11.1f}{run.wall:11.1f}{run.sampling:11.1f}"
+            f"{run.job_wall:11.1f}{run.fits:11d}{run.jobs:11d}{run.utilisation:11.2f}"
+            f"{100 * run.overhead:10.1f}%"
+        )
     print(
-        f"compiling (or finding in {cache_dir.name}/) the study's programs first: {compiling:.1f} s\n"
-        f"{fits} fits in {len(jobs)} fit jobs; wall {wall:.1f} s; sum of sampling "
-        f"{sampling:.1f} s; sum of fit-job wall {sum(jobs):.1f} s\n"
-        f"sampling / (wall x cores) = {share:.2f} (target >= {TARGETS['utilisation']}: "
-        f"{verdict(share, TARGETS['utilisation'])})\n"
-        f"fitting overhead = {100 * waste:.1f} % of fit-job wall (target <= "
-        f"{100 * TARGETS['overhead']:.0f} %: {verdict(waste, TARGETS['overhead'], False)})"
+        f"compile s: compiling (or finding in {cache_dir.name}/) the study's programs, before "
+        "and not part of the timed run; sampling s: sum over the fits; fit-job s: sum of the "
+        "fit jobs' wall; use: sampling / (wall x cores)"
     )
-    print("\n## 4. rerun of the unchanged workflow")
-    rerun, said = snakemake(study, cores, configfile, cache_dir)
-    nothing = "Nothing to be done" in said
+    base = runs.get("pystan")
+    for engine, run in runs.items():
+        if base and engine != "pystan":
+            print(
+                f"{engine} / pystan: wall {run.wall / base.wall:.2f}x, sum of sampling "
+                f"{run.sampling / base.sampling:.2f}x, sum of fit-job wall "
+                f"{run.job_wall / base.job_wall:.2f}x, compile "
+                f"{run.compile_seconds / base.compile_seconds:.2f}x"
+            )
+    for engine, run in runs.items():
+        print(
+            f"{engine}: sampling / (wall x cores) = {run.utilisation:.2f} (target >= "
+            f"{TARGETS['utilisation']}: {verdict(run.utilisation, TARGETS['utilisation'])}); "
+            f"fitting overhead = {100 * run.overhead:.1f} % of fit-job wall (target <= "
+            f"{100 * TARGETS['overhead']:.0f} %: "
+            f"{verdict(run.overhead, TARGETS['overhead'], False)})"
+        )
+
+
+def part_workflow(
+    grid: str, cores: int, work: Path, cache_dir: Path, parts: Sequence[int] = (3, 4, 5)
+) -> None:
+    """Part 3, then those of parts 4 and 5 in ``parts`` (on the default engine's study)."""
+    configfile = REPO / "tests/configs/tiny.yaml" if grid == "tiny" else None
+    label = "tests/configs/tiny.yaml" if configfile else "the default study (config.yaml)"
+    engines, missing = engines_present()
     print(
-        f"{rerun:.1f} s, {'nothing refitted' if nothing else 'SOMETHING RAN'} (target <= "
-        f"{TARGETS['rerun_seconds']:.0f} s: "
-        f"{verdict(rerun, TARGETS['rerun_seconds'], False) if nothing else 'MISSED'})"
+        f"\n## 3. grid run: {label}, snakemake --cores {cores}, once per engine "
+        f"({', '.join(engines)}; one after another), models compiled beforehand"
     )
-    print("\n## 5. bytes written per fit")
-    per_job = tree_bytes([results / name for name in FIT_JOB_FILES]) / fits
-    everything = tree_bytes([results]) / fits
-    print(
-        f"fit jobs' tables (groups, fits, thinned draws), logs and benchmark files: "
-        f"{per_job / 1000:.1f} KB per fit (target <= {TARGETS['bytes_per_fit'] / 1000:.0f} KB: "
-        f"{verdict(per_job, TARGETS['bytes_per_fit'], False)}); all of results/ (data, models, "
-        f"summaries, figures): {everything / 1000:.1f} KB per fit; no httpstan fit cache"
-    )
+    for line in missing:
+        print(line)
+    runs = {
+        engine: grid_run(checkout(work / f"study-{engine}"), engine, cores, configfile, cache_dir)
+        for engine in engines
+    }
+    print_grid_runs(runs, cache_dir)
+    default = engines[0]
+    study = runs[default].study
+    if 4 in parts:
+        print(f"\n## 4. rerun of the unchanged workflow ({default})")
+        rerun, said = snakemake(study, cores, configfile, cache_dir, default)
+        nothing = "Nothing to be done" in said
+        print(
+            f"{rerun:.1f} s, {'nothing refitted' if nothing else 'SOMETHING RAN'} (target <= "
+            f"{TARGETS['rerun_seconds']:.0f} s: "
+            f"{verdict(rerun, TARGETS['rerun_seconds'], False) if nothing else 'MISSED'})"
+        )
+    if 5 in parts:
+        print(f"\n## 5. bytes written per fit ({default})")
+        results = study / design.RESULTS
+        fits = runs[default].fits
+        per_job = tree_bytes([results / name for name in FIT_JOB_FILES]) / fits
+        everything = tree_bytes([results]) / fits
+        print(
+            f"fit jobs' tables (groups, fits, thinned draws), logs and benchmark files: "
+            f"{per_job / 1000:.1f} KB per fit (target <= "
+            f"{TARGETS['bytes_per_fit'] / 1000:.0f} KB: "
+            f"{verdict(per_job, TARGETS['bytes_per_fit'], False)}); all of results/ (data, "
+            f"models, summaries, figures): {everything / 1000:.1f} KB per fit; no httpstan fit "
+            "cache"
+        )
 
 
 def fit_command(
@@ -112,25 +190,20 @@ def fit_command(
     return cmd + ["--draws-out", str(out / "draws.parquet")]
 
 
-def part_memory(work: Path, cache_dir: Path) -> None:
-    """Part 6: peak RSS of a real fitting job (CLI) on the forum data, all its replicates."""
-    from shrinksim.engines import resolve_engine
-
+def part_memory(work: Path, cache_dir: Path, reps: int) -> None:
+    """Part 6: peak RSS of a real fitting job (CLI) of the default engine on the forum data,
+    ``reps`` replicates."""
     config = forum_config()
-    engine = resolve_engine("auto")
-    compiled = (
-        work
-        / "study"
-        / design.result_path(
-            design.COMPILED, engine=engine, program=design.STAN_PROGRAMS["partial"]
-        )
-    )
+    engine = engines_present()[0][0]
+    program = design.STAN_PROGRAMS["partial"]
+    compiled = compile_programs(engine, work / "memory-model", cache_dir, [program])[program]
+    data = forum_data(work, reps)
     settings = {key: config[key] for key in ("seed", "sampler", "retry", "intercept_prior")} | {
         "priors": {"brms_default": config["priors"]["brms_default"]},
         "fits": [["brms_default", "partial"]],
     }
     out = work / "memory"
-    cmd = fit_command(settings, FORUM_CELL.path, work / "forum.parquet", compiled, cache_dir, out)
+    cmd = fit_command(settings, FORUM_CELL.path, data, compiled, cache_dir, out)
     wrapper = (
         "import resource, subprocess, sys; "
         "code = subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL).returncode; "
@@ -148,7 +221,7 @@ def part_memory(work: Path, cache_dir: Path) -> None:
     mb = rss_kb / 1024
     waste = overhead([seconds], [float(fits["sampling_seconds"].sum())])
     print(
-        f"\n## 6. peak memory of a fitting job\n"
+        f"\n## 6. peak memory of a fitting job ({engine})\n"
         f"`shrinksim fit` of {len(fits)} forum data sets (4 x 1000 + 1000 draws, 101 groups): "
         f"peak RSS {mb:.0f} MB (target <= {TARGETS['rss_mb']:.0f} MB: "
         f"{verdict(mb, TARGETS['rss_mb'], False)}); job wall {seconds:.1f} s, of which "
