@@ -92,25 +92,11 @@ def peer_model(groups: Any, mu_prior: Any, tau_prior: Any) -> Any:
     return model
 
 
-NUTPIE_STATS = {
-    "divergent__": "diverging",
-    "treedepth__": "depth",
-    "energy__": "energy",
-    "n_leapfrog__": "n_steps",
-}
-"""Stan's sampler variables and nutpie's names of them."""
-
-
 def nutpie_draws(trace: Any, seconds: float) -> Any:
-    """nutpie's InferenceData (warmup not saved) as shrinksim's :class:`Draws`."""
-    from shrinksim.engines import Draws
+    """nutpie's InferenceData of the peer's model as shrinksim's :class:`Draws`."""
+    from shrinksim.engines.nutpie import trace_draws
 
-    params = {name: np.asarray(trace.posterior[name].values) for name in ("mu", "tau", "z")}
-    stats = trace.sample_stats
-    sampler = {
-        ours: np.asarray(stats[theirs].values, float) for ours, theirs in NUTPIE_STATS.items()
-    }
-    return Draws(params, sampler, seconds)
+    return trace_draws(trace, ("mu", "tau", "z"), seconds)
 
 
 def run_peer_job(args: argparse.Namespace) -> None:

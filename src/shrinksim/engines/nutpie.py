@@ -233,8 +233,8 @@ class NutpieEngine(Engine):
             )
         except Exception as err:  # nutpie raises RuntimeError and its own errors
             raise SamplingError(f"{type(err).__name__}: {err}") from err
-        seconds = time.perf_counter() - start
-        params = {name: np.asarray(trace.posterior[name].values) for name in names}
+        draws = trace_draws(trace, names, time.perf_counter() - start)
+        params = draws.params
         if density.structure == "marginal":
             params["theta"] = marginal_theta(params, block, seed)
         # as the Stan programs: log_lik always, of size 0 without compute_log_lik
@@ -243,12 +243,19 @@ class NutpieEngine(Engine):
             if data.get("compute_log_lik")
             else np.empty((settings.chains, settings.draws, 0))
         )
-        stats = trace.sample_stats
-        sampler = {
-            ours: np.asarray(stats[theirs].values, float) for ours, theirs in NUTPIE_STATS.items()
-        }
-        assert set(sampler) == set(SAMPLER_VARIABLES)
-        return Draws(params, sampler, seconds)
+        return draws
+
+
+def trace_draws(trace: Any, names: Iterable[str], seconds: float) -> Draws:
+    """nutpie's InferenceData (warmup not saved) as :class:`Draws`: the variables ``names``
+    and Stan's sampler variables (also the PyMC + nutpie peer's, in ``make bench``)."""
+    params = {name: np.asarray(trace.posterior[name].values) for name in names}
+    stats = trace.sample_stats
+    sampler = {
+        ours: np.asarray(stats[theirs].values, float) for ours, theirs in NUTPIE_STATS.items()
+    }
+    assert set(sampler) == set(SAMPLER_VARIABLES)
+    return Draws(params, sampler, seconds)
 
 
 def data_block(density: ProgramDensity, data: dict[str, Any]) -> np.ndarray:
