@@ -46,7 +46,8 @@ TARGETS = {
 
 
 def engines_present() -> tuple[list[str], list[str]]:
-    """The engines that run here, the default one (config.yaml's ``engine: auto``) first, then
+    """The engines that run here, the default one (config.yaml's ``engine: auto`` for the
+    default study's programs) first, then
     the others in the order of :data:`shrinksim.engines.ENGINES`; and a line for each missing
     one, saying how to include it."""
     from shrinksim.engines import ENGINES, EngineError, resolve_engine
@@ -58,7 +59,7 @@ def engines_present() -> tuple[list[str], list[str]]:
         except EngineError as err:
             missing.append(f"{name}: skipped: {err}")
     try:
-        default = resolve_engine("auto")
+        default = resolve_engine("auto", "partial_pooling")
     except EngineError:
         return present, missing
     return [default, *(name for name in present if name != default)], missing
