@@ -1,10 +1,10 @@
 """Log densities with analytic gradients of the built-in Stan programs, for the nutpie engine.
 
 Each structure (partial, no and complete pooling; the marginalised partial pooling of
-estimates with known se) is one numba C callback of the signature
-nutpie calls without the GIL, ``int64(dim, x*, grad*, logp*, data*)``, over the
-unconstrained parameters in Stan's order (partial: ``mu, log(tau), z[G]``; no pooling:
-``theta[G]``; complete: ``mu``; marginal: ``mu, log(tau)``), so ``tests/stan/test_nutpie_engine.py`` can compare value
+estimates with known se) is one numba C callback of the signature nutpie calls without the
+GIL, ``int64(dim, x*, grad*, logp*, data*)``, over the unconstrained parameters in Stan's
+order (partial: ``mu, log(tau), z[G]``; no pooling: ``theta[G]``; complete: ``mu``;
+marginal: ``mu, log(tau)``), so ``tests/stan/test_nutpie_engine.py`` can compare value
 differences and gradients with the Stan program's own ``log_prob`` at random points: the
 Stan programs stay the definition of the models. Constants are dropped, as Stan's ``~``
 does. The likelihood of a group (binomial, Poisson, normal with known se) is chosen by a
