@@ -39,7 +39,7 @@ import pytest
 from scipy import stats
 from scipy.special import expit
 
-from conftest import CACHE, FAMILY_GROUPS, REPO, call_density, z_scores
+from conftest import CACHE, FAMILY_GROUPS, GAUSSIAN_OUTCOMES, REPO, call_density, z_scores
 from shrinksim.engines import (
     SAMPLER_VARIABLES,
     EngineError,
@@ -81,8 +81,9 @@ DATA = {
     "binomial": binomial_reference.GROUPS.head(6),
     "poisson": FAMILY_GROUPS["poisson"],
     "gaussian_se": FAMILY_GROUPS["gaussian_se"].head(5),
+    "gaussian": FAMILY_GROUPS["gaussian"],
 }
-"""A small data set of each family (6, 8 and 5 groups: G differs between families)."""
+"""A small data set of each family (6, 8, 5 and 8 groups: G differs between families)."""
 POINTS = 5
 
 
@@ -90,11 +91,13 @@ def _data(program: str, priors: tuple[str, str], groups: pd.DataFrame | None = N
     """The program's Stan data (as PyStan sends it: plain JSON types)."""
     groups = DATA[family_of(program).name] if groups is None else groups
     mu, tau = (parse_prior(text, "prior") for text in priors)
-    return json.loads(json.dumps(stan_data(program, groups, mu, tau)))
+    # the gaussian programs' sigma gets the tau prior: every prior code on sigma too
+    return json.loads(json.dumps(stan_data(program, groups, mu, tau, sigma_prior=tau)))
 
 
 def _dim(program: str, data: dict) -> int:
     dims = {"partial": data["G"] + 2, "no": data["G"], "complete": 1, "marginal": 2}
+    dims |= {"gaussian_marginal": 3, "gaussian_no": data["G"] + 1, "gaussian_complete": 2}
     return dims[PROGRAMS[program].structure]
 
 
@@ -154,20 +157,21 @@ def test_density_and_gradient_are_stans(compile_program, program, pair):
 
 
 def _wrong_blocks(program: str, data: dict) -> dict[str, np.ndarray]:
-    """Plausible mistakes in the data block: the two columns swapped, the mu prior's family
-    code changed (student_t read as cauchy: the same arguments' slots), its scale doubled,
-    and (partial pooling) the tau prior's family code changed."""
+    """Plausible mistakes in the data block: the first and last columns swapped (gaussian:
+    mean and sd, n kept), the mu prior's family code changed (student_t read as cauchy: the
+    same arguments' slots), its scale doubled, and the tau and sigma priors' family codes
+    changed where there are such parameters."""
     density = PROGRAMS[program]
-    swapped = data | {
-        density.columns[0]: data[density.columns[1]],
-        density.columns[1]: data[density.columns[0]],
-    }
+    first, last = density.columns[0], density.columns[-1]
+    swapped = data | {first: data[last], last: data[first]}
     blocks = {"columns swapped": data_block(density, swapped)}
     mu_code = data | {"mu_prior_family": 3}
     blocks["mu prior cauchy"] = data_block(density, mu_code)
     scale = data | {"mu_prior_args": [*data["mu_prior_args"][:2], 2 * data["mu_prior_args"][2]]}
     blocks["mu prior scale x2"] = data_block(density, scale)
-    if density.structure in ("partial", "marginal"):
+    if "sigma" in density.parameters:
+        blocks["sigma prior normal"] = data_block(density, data | {"sigma_prior_family": 2})
+    if "tau" in density.parameters:
         blocks["tau prior normal"] = data_block(density, data | {"tau_prior_family": 2})
     return blocks
 
@@ -248,7 +252,8 @@ def _fit(
     theta = group_draws(draws, "none" if structure == "no" else "partial", len(groups))
     if structure == "no":
         return theta, divergences
-    scalars = [draws.params["mu"][..., None], draws.params["tau"][..., None]]
+    names = ("mu", "tau", "sigma") if "sigma" in draws.params else ("mu", "tau")
+    scalars = [draws.params[name][..., None] for name in names]
     return np.concatenate([*scalars, theta], axis=-1), divergences
 
 
@@ -267,6 +272,7 @@ def nutpie_fits() -> dict[tuple[str, str], tuple[np.ndarray, int]]:
             "poisson_partial_pooling",
             "gaussian_se_partial_pooling",
             "gaussian_se_partial_pooling_marginal",
+            "gaussian_partial_pooling_marginal",
         )
     }
     out = {}
@@ -290,13 +296,14 @@ def nutpie_fits() -> dict[tuple[str, str], tuple[np.ndarray, int]]:
             out[family, prior] = _fit(
                 engine, compiled[program], program, FAMILY_GROUPS[family], mu, tau, 510 + 2 * i + j
             )
-    program = "gaussian_se_partial_pooling_marginal"
-    for j, prior in enumerate(FAMILY_PRIORS):
-        tau = families_reference.TAU_PRIORS[prior]
-        mu = families_reference.INTERCEPT["gaussian_se"]
-        out["gaussian_se_marginal", prior] = _fit(
-            engine, compiled[program], program, FAMILY_GROUPS["gaussian_se"], mu, tau, 530 + j
-        )
+    for i, family in enumerate(("gaussian_se", "gaussian")):
+        program = f"{family}_partial_pooling_marginal"
+        for j, prior in enumerate(FAMILY_PRIORS):
+            tau = families_reference.TAU_PRIORS[prior]
+            mu = families_reference.INTERCEPT[family]
+            out[f"{family}_marginal", prior] = _fit(
+                engine, compiled[program], program, FAMILY_GROUPS[family], mu, tau, 530 + 2 * i + j
+            )
     for structure, seed in (("complete", 520), ("no", 521)):
         program = f"{structure}_pooling"
         out[structure, "student_t"] = _fit(
@@ -348,7 +355,11 @@ def reference_of(fit: tuple[str, str]) -> pd.DataFrame:
 
 FITS = [
     *(("binomial", p) for p in BINOMIAL_PRIORS),
-    *((f, p) for f in ("poisson", "gaussian_se", "gaussian_se_marginal") for p in FAMILY_PRIORS),
+    *(
+        (f, p)
+        for f in ("poisson", "gaussian_se", "gaussian_se_marginal", "gaussian_marginal")
+        for p in FAMILY_PRIORS
+    ),
     ("complete", "student_t"),
     ("no", "student_t"),
 ]
@@ -371,6 +382,7 @@ WRONG = {
     "poisson": families_reference.WRONG["poisson"],
     "gaussian_se": families_reference.WRONG["gaussian_se"],
     "gaussian_se_marginal": families_reference.WRONG["gaussian_se"],
+    "gaussian_marginal": families_reference.WRONG["gaussian"],
     "complete": "the last group left out (an off-by-one)",
     "no": f"{WRONG_POOLED_PRIOR} on theta, not {POOLED_PRIOR}",
 }
@@ -461,6 +473,9 @@ def _theta_params(program: str, draws) -> dict[str, np.ndarray]:
         "no": ("theta",),
         "complete": ("mu",),
         "marginal": ("mu", "tau", "theta"),
+        "gaussian_marginal": ("mu", "tau", "sigma", "theta"),
+        "gaussian_no": ("theta", "sigma"),
+        "gaussian_complete": ("mu", "sigma"),
     }
     return {name: draws.params[name] for name in names[PROGRAMS[program].structure]}
 
@@ -478,9 +493,8 @@ def test_log_lik_is_what_the_stan_program_writes(contract_fits, program):
     computed = log_lik(PROGRAMS[program], _theta_params(program, stan), block)
     np.testing.assert_allclose(computed, stan.params["log_lik"], rtol=LOG_LIK_TOL)
     ours = contract_fits["nutpie", program, True]
-    structure = {"partial": "partial", "no": "none", "complete": "complete", "marginal": "partial"}[
-        PROGRAMS[program].structure
-    ]
+    structure = PROGRAMS[program].structure.removeprefix("gaussian_")
+    structure = {"no": "none", "complete": "complete"}.get(structure, "partial")
     theta = group_draws(ours, structure, len(groups))
     family = family_of(program).name
     if family == "binomial":
@@ -488,6 +502,15 @@ def test_log_lik_is_what_the_stan_program_writes(contract_fits, program):
     elif family == "poisson":
         expected = stats.poisson.logpmf(
             groups["y"].to_numpy(), groups["exposure"].to_numpy() * np.exp(theta)
+        )
+    elif family == "gaussian":  # the sum over each group's raw outcomes
+        sigma = ours.params["sigma"][..., None]
+        expected = np.stack(
+            [
+                stats.norm.logpdf(np.asarray(y)[:, None, None], theta[..., g], sigma[..., 0]).sum(0)
+                for g, y in enumerate(GAUSSIAN_OUTCOMES)
+            ],
+            axis=-1,
         )
     else:
         expected = stats.norm.logpdf(groups["estimate"].to_numpy(), theta, groups["se"].to_numpy())

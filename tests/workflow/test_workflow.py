@@ -351,11 +351,3 @@ def test_nutpie_engine_gives_the_same_tables_and_agreeing_posteriors(study, nutp
             assert rows.sum() > 0 and z.max() < 4.5, (table, name, z.max())
     compiled = sorted(p.name for p in (nutpie_study / "results/models/nutpie").glob("*.json"))
     assert compiled == ["complete_pooling.json", "no_pooling.json", "partial_pooling.json"]
-
-
-def test_nutpie_engine_refuses_a_family_it_cannot_fit(tmp_path):
-    checkout(tmp_path)
-    done = snakemake(tmp_path, "--dry-run", config=("engine=nutpie", "family=gaussian"))
-    assert done.returncode != 0
-    assert "engine: nutpie cannot fit family gaussian" in done.stdout + done.stderr
-    assert not (tmp_path / "results").exists()

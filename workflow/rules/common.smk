@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from shrinksim import design, settings
-from shrinksim.engines import check_families, resolve_engine
+from shrinksim.engines import resolve_engine
 from shrinksim.engines.source import included_files
 from shrinksim.families import OUTCOME_FAMILIES
 from shrinksim.sbc import design as sbc_design
@@ -34,8 +34,6 @@ if config.get("data"):
     USERDATA_FAMILY = OUTCOME_FAMILIES[check_userdata(config).fitted_as]
 
 OUTCOME = StudyOutcome.from_config(config)
-# nutpie fits some families only: one error naming the family before any job.
-check_families(config["engine"], [OUTCOME.family, USERDATA_FAMILY])
 
 
 wildcard_constraints:

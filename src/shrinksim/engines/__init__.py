@@ -21,7 +21,7 @@ never inside a fitting job, which opens the files with :func:`open_models`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from shrinksim.engines import nutpie
@@ -39,7 +39,6 @@ from shrinksim.engines.cmdstan import NO_CMDSTAN, CmdStanEngine, find_cmdstan
 from shrinksim.engines.nutpie import NutpieEngine, nutpie_problem
 from shrinksim.engines.pystan import NO_PYSTAN, PyStanEngine, pystan_installed
 from shrinksim.engines.source import program_source
-from shrinksim.families import OutcomeFamily
 
 __all__ = [
     "ENGINES",
@@ -50,7 +49,6 @@ __all__ = [
     "Engine",
     "EngineError",
     "NutpieEngine",
-    "check_families",
     "PyStanEngine",
     "SamplerSettings",
     "SamplingError",
@@ -91,13 +89,6 @@ def resolve_engine(requested: str, program: str | None = None) -> str:
     if requested == "nutpie" and (problem := nutpie_problem()):
         raise EngineError(problem)
     return requested
-
-
-def check_families(engine: str, families: Iterable[OutcomeFamily | None]) -> None:
-    """Raise :class:`EngineError` if ``engine`` cannot fit the study programs of one of
-    ``families`` (``None`` entries are skipped): the Stan engines fit every program."""
-    if engine == "nutpie":
-        nutpie.check_families(family for family in families if family)
 
 
 def make_engine(

@@ -23,11 +23,13 @@ import numba
 import numpy as np
 from numba import types
 
-BINOMIAL, POISSON, NORMAL_SE = 0, 1, 2
-"""Likelihood codes of a group's outcome."""
+BINOMIAL, POISSON, NORMAL_SE, NORMAL = 0, 1, 2, 3
+"""Likelihood codes of a group's outcome (NORMAL: n outcomes ~ normal(theta, sigma), sigma
+estimated, as their mean, sd and n: the ``gaussian_*`` callbacks)."""
 
-HEADER = 10
-"""[G, likelihood, mu prior family, its 3 arguments, tau prior family, its 3 arguments]."""
+HEADER = 14
+"""[G, likelihood, then family code and 3 arguments of the priors on mu, tau and sigma (0s
+where the program has no such parameter)]."""
 
 LOGP_SIGNATURE = types.int64(
     types.uint64, types.CPointer(types.double), types.CPointer(types.double),
@@ -45,11 +47,17 @@ def pack(
     b: np.ndarray,
     mu_prior: tuple[int, list[float]],
     tau_prior: tuple[int, list[float]] | None = None,
+    sigma_prior: tuple[int, list[float]] | None = None,
+    c: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The data block of one data set: priors as Stan's (family code, ``vector[3]``)."""
-    tau_family, tau_args = tau_prior or (0, [0.0, 0.0, 0.0])
-    header = [len(a), likelihood, mu_prior[0], *mu_prior[1], tau_family, *tau_args]
-    return np.ascontiguousarray(np.concatenate([header, a, b]), dtype=np.float64)
+    """The data block of one data set: priors as Stan's (family code, ``vector[3]``); the
+    third column ``c`` (the Gaussian groups' sd) only where there is one."""
+    none = (0, [0.0, 0.0, 0.0])
+    header = [len(a), likelihood]
+    for family, args in (mu_prior, tau_prior or none, sigma_prior or none):
+        header += [family, *args]
+    columns = [a, b] if c is None else [a, b, c]
+    return np.ascontiguousarray(np.concatenate([header, *columns]), dtype=np.float64)
 
 
 @numba.njit(cache=True)
@@ -200,6 +208,122 @@ def expand(dim, expanded, x_, out_, data_):  # noqa: ANN001 (a C callback)
     x = numba.carray(x_, (dim,))
     out = numba.carray(out_, (dim,))
     out[:] = x
-    if numba.carray(data_, (HEADER,), dtype=np.float64)[6] != 0.0:
+    head = numba.carray(data_, (HEADER,), dtype=np.float64)
+    if head[6] != 0.0:
         out[1] = math.exp(x[1])
+    if head[10] != 0.0:  # sigma, the last coordinate
+        out[dim - 1] = math.exp(x[dim - 1])
     return 0
+
+
+# -- the Gaussian programs with sigma estimated (stan/gaussian*.stan) -------------------------
+
+
+@numba.njit(cache=True)
+def _gaussian_columns(
+    data_: types.voidptr,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The header, the groups' means, n and sds, and G."""
+    groups = int(numba.carray(data_, (1,), dtype=np.float64)[0])
+    block = numba.carray(data_, (HEADER + 3 * groups,), dtype=np.float64)
+    g = HEADER + groups
+    return block[:HEADER], block[HEADER:g], block[g : g + groups], block[g + groups :], groups
+
+
+@numba.njit(cache=True)
+def _sigma_prior(log_sigma: float, head: np.ndarray) -> tuple[float, float, float]:
+    """sigma = exp(log sigma), its prior's log density plus the log Jacobian, and its
+    derivative in log sigma."""
+    sigma = math.exp(log_sigma)
+    lp, d_sigma = prior_logp(sigma, head[10], head[11], head[12], head[13])
+    return sigma, lp + log_sigma, d_sigma * sigma + 1.0
+
+
+@numba.njit(cache=True)
+def gaussian_group(
+    theta: float, sigma: float, mean: float, n: float, sd: float
+) -> tuple[float, float, float]:
+    """``gaussian_log_lik`` of one group (stan/gaussian.stanfunctions, up to a constant) and
+    its derivatives in theta and sigma."""
+    squares = (n - 1.0) * sd * sd + n * (mean - theta) ** 2
+    s2 = sigma * sigma
+    return (
+        -n * math.log(sigma) - squares / (2.0 * s2),
+        n * (mean - theta) / s2,
+        (-n / sigma + squares / (s2 * sigma)),
+    )
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def gaussian_marginal_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Gaussian partial pooling, theta integrated out (stan/gaussian_partial_pooling_marginal):
+    mean_g ~ normal(mu, sqrt(tau^2 + sigma^2 / n_g)) and the within-group sum of squares;
+    x = (mu, log tau, log sigma)."""
+    head, mean, n, sd, groups = _gaussian_columns(data_)
+    if dim != 3:
+        return -1
+    x = numba.carray(x_, (3,))
+    grad = numba.carray(grad_, (3,))
+    mu, log_tau = x[0], x[1]
+    tau = math.exp(log_tau)
+    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
+    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
+    sigma, lp_sigma, d_log_sigma = _sigma_prior(x[2], head)
+    lp += lp_tau + log_tau + lp_sigma
+    d_sigma = 0.0
+    for g in range(groups):
+        var = tau * tau + sigma * sigma / n[g]
+        r = mean[g] - mu
+        lp -= 0.5 * (math.log(var) + r * r / var) + (n[g] - 1.0) * (
+            math.log(sigma) + sd[g] * sd[g] / (2.0 * sigma * sigma)
+        )
+        grad[0] += r / var
+        d_var = 0.5 * (r * r / var - 1.0) / var
+        d_tau += 2.0 * tau * d_var
+        d_sigma += 2.0 * sigma / n[g] * d_var + (n[g] - 1.0) * (
+            -1.0 / sigma + sd[g] * sd[g] / (sigma * sigma * sigma)
+        )
+    grad[1] = d_tau * tau + 1.0
+    grad[2] = d_log_sigma + d_sigma * sigma
+    return _finish(lp, grad, logp_)
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def gaussian_no_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Gaussian no pooling: every theta[g] with the mu prior; x = (theta, log sigma)."""
+    head, mean, n, sd, groups = _gaussian_columns(data_)
+    if dim != groups + 1:
+        return -1
+    x = numba.carray(x_, (dim,))
+    grad = numba.carray(grad_, (dim,))
+    sigma, lp, d_log_sigma = _sigma_prior(x[groups], head)
+    d_sigma = 0.0
+    for g in range(groups):
+        lp_prior, d_prior = prior_logp(x[g], head[2], head[3], head[4], head[5])
+        lp_g, d_theta, d_s = gaussian_group(x[g], sigma, mean[g], n[g], sd[g])
+        lp += lp_prior + lp_g
+        grad[g] = d_prior + d_theta
+        d_sigma += d_s
+    grad[groups] = d_log_sigma + d_sigma * sigma
+    return _finish(lp, grad, logp_)
+
+
+@numba.cfunc(LOGP_SIGNATURE, cache=True)
+def gaussian_complete_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
+    """Gaussian complete pooling: one mu for every group; x = (mu, log sigma)."""
+    head, mean, n, sd, groups = _gaussian_columns(data_)
+    if dim != 2:
+        return -1
+    x = numba.carray(x_, (2,))
+    grad = numba.carray(grad_, (2,))
+    sigma, lp_sigma, d_log_sigma = _sigma_prior(x[1], head)
+    lp, grad[0] = prior_logp(x[0], head[2], head[3], head[4], head[5])
+    lp += lp_sigma
+    d_sigma = 0.0
+    for g in range(groups):
+        lp_g, d_theta, d_s = gaussian_group(x[0], sigma, mean[g], n[g], sd[g])
+        lp += lp_g
+        grad[0] += d_theta
+        d_sigma += d_s
+    grad[1] = d_log_sigma + d_sigma * sigma
+    return _finish(lp, grad, logp_)

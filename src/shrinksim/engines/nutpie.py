@@ -30,7 +30,6 @@ from shrinksim.engines.base import (
     SamplerSettings,
     SamplingError,
 )
-from shrinksim.families import OutcomeFamily, family_of
 
 NUTPIE_TESTED = "0.16."
 """The nutpie minor version whose callback interface this engine was tested with."""
@@ -48,11 +47,26 @@ class ProgramDensity:
 
     structure: str
     """``partial``, ``no``, ``complete`` pooling or ``marginal`` (partial pooling, theta
-    integrated out): the callback ``<structure>_logp`` of :mod:`densities`."""
+    integrated out), ``gaussian_`` before them with sigma estimated: the callback
+    ``<structure>_logp`` of :mod:`densities`."""
     likelihood: str
     """The group likelihood: a code name of :mod:`densities` (``BINOMIAL``...)."""
-    columns: tuple[str, str]
-    """The Stan data arrays of the two columns ``a``, ``b`` of the data block."""
+    columns: tuple[str, ...]
+    """The Stan data arrays of the columns ``a``, ``b`` (and ``c``) of the data block."""
+
+    @property
+    def parameters(self) -> dict[str, bool]:
+        """The parameters the sampler sees, in Stan's order, and whether each is a vector of
+        the groups."""
+        return {
+            "partial": {"mu": False, "tau": False, "z": True},
+            "no": {"theta": True},
+            "complete": {"mu": False},
+            "marginal": {"mu": False, "tau": False},
+            "gaussian_marginal": {"mu": False, "tau": False, "sigma": False},
+            "gaussian_no": {"theta": True, "sigma": False},
+            "gaussian_complete": {"mu": False, "sigma": False},
+        }[self.structure]
 
 
 def _programs() -> dict[str, ProgramDensity]:
@@ -67,25 +81,19 @@ def _programs() -> dict[str, ProgramDensity]:
         for prefix, (likelihood, columns) in families.items()
         for structure in ("partial", "no", "complete")
     }
-    marginal = ProgramDensity("marginal", *families["gaussian_se_"])
-    return programs | {"gaussian_se_partial_pooling_marginal": marginal}
+    gaussian = ("NORMAL", ("y_mean", "n", "y_sd"))
+    return programs | {
+        "gaussian_se_partial_pooling_marginal": ProgramDensity(
+            "marginal", *families["gaussian_se_"]
+        ),
+        "gaussian_partial_pooling_marginal": ProgramDensity("gaussian_marginal", *gaussian),
+        "gaussian_no_pooling": ProgramDensity("gaussian_no", *gaussian),
+        "gaussian_complete_pooling": ProgramDensity("gaussian_complete", *gaussian),
+    }
 
 
 PROGRAMS = _programs()
 """The Stan programs the nutpie engine can fit (the others need a Stan engine)."""
-
-
-def check_families(families: Iterable[OutcomeFamily]) -> None:
-    """Raise :class:`EngineError` naming the first of ``families`` whose study programs the
-    nutpie engine cannot fit (gaussian: it estimates sigma and is marginalised)."""
-    fitted = sorted({family_of(program).name for program in PROGRAMS})
-    for family in families:
-        missing = sorted({family.study_program(m) for m in family.programs} - set(PROGRAMS))
-        if missing:
-            raise EngineError(
-                f"engine: nutpie cannot fit family {family.name} (no density of {missing}); "
-                f"it fits {fitted}. Use `engine: pystan` or `engine: cmdstanpy` for it."
-            )
 
 
 def nutpie_problem() -> str | None:
@@ -210,12 +218,8 @@ class NutpieEngine(Engine):
         density = PROGRAMS[compiled.program]
         groups = int(data["G"])
         block = data_block(density, data)
-        names, shapes = {
-            "partial": (["mu", "tau", "z"], [(), (), (groups,)]),
-            "no": (["theta"], [(groups,)]),
-            "complete": (["mu"], [()]),
-            "marginal": (["mu", "tau"], [(), ()]),
-        }[density.structure]
+        names = list(density.parameters)
+        shapes = [(groups,) if vector else () for vector in density.parameters.values()]
         model = _nutpie_model(getattr(densities, f"{density.structure}_logp"), block, names, shapes)
         start = time.perf_counter()
         try:
@@ -235,7 +239,7 @@ class NutpieEngine(Engine):
             raise SamplingError(f"{type(err).__name__}: {err}") from err
         draws = trace_draws(trace, names, time.perf_counter() - start)
         params = draws.params
-        if density.structure == "marginal":
+        if density.structure.endswith("marginal"):
             params["theta"] = marginal_theta(params, block, seed)
         # as the Stan programs: log_lik always, of size 0 without compute_log_lik
         params["log_lik"] = (
@@ -262,26 +266,43 @@ def data_block(density: ProgramDensity, data: dict[str, Any]) -> np.ndarray:
     """The data block (:func:`densities.pack`) of the program's Stan ``data``."""
     from shrinksim.engines import densities
 
+    a, b, *c = (np.asarray(data[column], float) for column in density.columns)
+
+    def prior(name: str) -> tuple[int, list[float]] | None:
+        if name not in density.parameters:
+            return None
+        return data[f"{name}_prior_family"], list(data[f"{name}_prior_args"])
+
     return densities.pack(
         getattr(densities, density.likelihood),
-        np.asarray(data[density.columns[0]], float),
-        np.asarray(data[density.columns[1]], float),
+        a,
+        b,
         (data["mu_prior_family"], list(data["mu_prior_args"])),
-        (data["tau_prior_family"], list(data["tau_prior_args"]))
-        if density.structure in ("partial", "marginal")
-        else None,
+        prior("tau"),
+        prior("sigma"),
+        *c,
     )
+
+
+def columns(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data block's columns a, b and c (empty where there is no third column)."""
+    from shrinksim.engines import densities
+
+    groups = int(block[0])
+    start = densities.HEADER
+    return tuple(block[start + k * groups : start + (k + 1) * groups] for k in range(3))
 
 
 def marginal_theta(params: dict[str, np.ndarray], block: np.ndarray, seed: int) -> np.ndarray:
     """theta (chains, draws, G) drawn from its exact conditional normal given each draw of
     (mu, tau), as the marginalised program's generated quantities do, with random numbers
     from ``seed`` (so a fit is reproducible)."""
-    from shrinksim.engines import densities
 
-    groups = int(block[0])
-    estimate = block[densities.HEADER : densities.HEADER + groups]
-    var = block[densities.HEADER + groups :] ** 2
+    a, b, _ = columns(block)
+    if "sigma" in params:  # gaussian: the mean of n_g = b outcomes, variance sigma^2 / n_g
+        estimate, var = a, params["sigma"][..., None] ** 2 / b
+    else:  # an estimate a with known se b
+        estimate, var = a, b**2
     mu, tau2 = params["mu"][..., None], params["tau"][..., None] ** 2
     weight = var / (var + tau2)  # B_g, the shrinkage of group g
     normal = np.random.default_rng([seed, 1]).standard_normal(weight.shape)
@@ -295,10 +316,8 @@ def log_lik(
     normalised log-likelihood at its theta, from the draws."""
     from scipy.special import gammaln
 
-    from shrinksim.engines import densities
-
-    groups = int(block[0])
-    a, b = block[densities.HEADER : densities.HEADER + groups], block[densities.HEADER + groups :]
+    a, b, c = columns(block)
+    groups = len(a)
     if density.structure == "partial":
         theta = params["mu"][..., None] + params["tau"][..., None] * params["z"]
     elif "theta" in params:  # no pooling, marginal
@@ -315,6 +334,10 @@ def log_lik(
         )
     if density.likelihood == "POISSON":  # y = a in exposure b
         return a * (np.log(b) + theta) - b * np.exp(theta) - gammaln(a + 1)
+    if density.likelihood == "NORMAL":  # gaussian_log_lik: mean a, n = b, sd c; sigma
+        sigma = params["sigma"][..., None]
+        squares = (b - 1) * c**2 + b * (a - theta) ** 2
+        return -0.5 * np.log(2 * np.pi) * b - b * np.log(sigma) - squares / (2 * sigma**2)
     return (
         -0.5 * ((a - theta) / b) ** 2 - np.log(b) - 0.5 * np.log(2 * np.pi)
     )  # a ~ normal(theta, b)
