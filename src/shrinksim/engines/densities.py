@@ -116,6 +116,17 @@ def _finish(lp: float, grad: np.ndarray, logp_: types.CPointer) -> int:
     return 0
 
 
+@numba.njit(cache=True)
+def _hyperpriors(x: np.ndarray, head: np.ndarray) -> tuple[float, float, float, float, float]:
+    """mu = x[0], tau = exp(x[1]); the log density of their priors plus the log Jacobian of
+    tau = exp(log tau); its derivative in mu, and the tau prior's derivative in tau."""
+    mu, log_tau = x[0], x[1]
+    tau = math.exp(log_tau)
+    lp_mu, d_mu = prior_logp(mu, head[2], head[3], head[4], head[5])
+    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
+    return mu, tau, lp_mu + (lp_tau + log_tau), d_mu, d_tau
+
+
 @numba.cfunc(LOGP_SIGNATURE, cache=True)
 def partial_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
     """Partial pooling, non-centred: theta = mu + tau z; x = (mu, log tau, z)."""
@@ -124,11 +135,7 @@ def partial_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
         return -1
     x = numba.carray(x_, (dim,))
     grad = numba.carray(grad_, (dim,))
-    mu, log_tau = x[0], x[1]
-    tau = math.exp(log_tau)
-    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
-    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
-    lp += lp_tau + log_tau  # + the log Jacobian of tau = exp(log tau)
+    mu, tau, lp, grad[0], d_tau = _hyperpriors(x, head)
     d_log_tau = d_tau * tau + 1.0
     for g in range(groups):
         z = x[2 + g]
@@ -184,11 +191,7 @@ def marginal_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C callback)
         return -1
     x = numba.carray(x_, (2,))
     grad = numba.carray(grad_, (2,))
-    mu, log_tau = x[0], x[1]
-    tau = math.exp(log_tau)
-    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
-    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
-    lp += lp_tau + log_tau
+    mu, tau, lp, grad[0], d_tau = _hyperpriors(x, head)
     for g in range(groups):
         var = tau * tau + b[g] * b[g]
         r = a[g] - mu
@@ -264,12 +267,9 @@ def gaussian_marginal_logp(dim, x_, grad_, logp_, data_):  # noqa: ANN001 (a C c
         return -1
     x = numba.carray(x_, (3,))
     grad = numba.carray(grad_, (3,))
-    mu, log_tau = x[0], x[1]
-    tau = math.exp(log_tau)
-    lp, grad[0] = prior_logp(mu, head[2], head[3], head[4], head[5])
-    lp_tau, d_tau = prior_logp(tau, head[6], head[7], head[8], head[9])
+    mu, tau, lp, grad[0], d_tau = _hyperpriors(x, head)
     sigma, lp_sigma, d_log_sigma = _sigma_prior(x[2], head)
-    lp += lp_tau + log_tau + lp_sigma
+    lp += lp_sigma
     d_sigma = 0.0
     for g in range(groups):
         var = tau * tau + sigma * sigma / n[g]
