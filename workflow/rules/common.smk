@@ -2,6 +2,7 @@
 # design of shrinksim.design (cells, batches, seeds and every result path) into inputs,
 # outputs and params; the rule files call these and spell no path or Python of their own.
 import json
+from functools import cache
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -78,11 +79,16 @@ def page(name, category, caption=None):
     )
 
 
+@cache
+def engine_of(program):
+    """The engine that fits ``program`` (``auto``: nutpie where it has the program's density,
+    else a Stan engine), looked up once per program: input functions call it per job."""
+    return resolve_engine(config["engine"], program)
+
+
 def compiled(program):
-    """The compiled-model file of ``program`` for the engine that fits it (``auto``: nutpie
-    where it has the program's density, else a Stan engine)."""
-    engine = resolve_engine(config["engine"], program)
-    return result(design.COMPILED, engine=engine, program=program)
+    """The compiled-model file of ``program`` for the engine that fits it."""
+    return result(design.COMPILED, engine=engine_of(program), program=program)
 
 
 def userdata_compiled(wildcards):
