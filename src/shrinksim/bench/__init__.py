@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +48,29 @@ TARGETS = {
 """Targets of ``make bench`` (docs/benchmarks.md)."""
 
 
+def timed(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, float, float]:
+    """Run ``cmd`` (environment :func:`python_env` plus ``env``); return its wall and CPU
+    seconds (user + sys of its process tree) and the 1-minute load average at its start.
+    Raises naming the command if it fails."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        cmd, env=python_env() | dict(env or {}), capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, load
+
+
 def engines_present() -> tuple[list[str], list[str]]:
     """The engines that run here, the default one (config.yaml's ``engine: auto`` for the
-    default study's programs) first, then
-    the others in the order of :data:`shrinksim.engines.ENGINES`; and a line for each missing
-    one, saying how to include it."""
+    default study's programs) first, then the others in the order of
+    :data:`shrinksim.engines.ENGINES`; and a line for each missing one, saying how to include
+    it."""
     from shrinksim.engines import ENGINES, EngineError, resolve_engine
 
     present, missing = [], []

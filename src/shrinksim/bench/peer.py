@@ -43,18 +43,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shrinksim.bench import REPO, engines_present, forum_config, machine, python_env
+from shrinksim.bench import REPO, engines_present, forum_config, machine, timed
 from shrinksim.bench.peer_job import peer_problem, run_peer_job
 from shrinksim.bench.peer_summary import (
     PEER,
@@ -77,21 +75,6 @@ O1 = "pystan --O1"
 """The side of PyStan's ``stanc --O1`` build (``--stanc-o1``; one fit per job only)."""
 
 # -- timed child processes ------------------------------------------------------------------
-
-
-def timed(cmd: Sequence[str]) -> tuple[float, float, float]:
-    """Run ``cmd``; return its wall and CPU seconds (user + sys of its process tree) and the
-    1-minute load average at its start."""
-    load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=python_env(), capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:5])} ... failed:\n{done.stderr[-3000:]}")
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return seconds, cpu, load
 
 
 def peer_job(python: str, data: Path, settings: str, seed: int, draws: bool = False) -> Job:

@@ -37,7 +37,7 @@ from shrinksim.bench import (
     agreement,
     engines_present,
     forum_config,
-    python_env,
+    timed,
     verdict,
 )
 from shrinksim.design import DataCell
@@ -149,14 +149,7 @@ def timed_job(
         cmd += ["--data", str(data), "--replicate", str(replicate), "--settings", settings]
         cmd += ["--seed", str(1000 + replicate), "--cache-dir", str(cache_dir), "--out", str(out)]
         cmd += ["--theta"] if theta else []
-        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(
-            cmd, env=python_env() | dict(env or {}), capture_output=True, text=True, check=False
-        )
-        seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        seconds, cpu, _ = timed(cmd, env)
         with np.load(out) as saved:
             sampling = float(saved["sampling_seconds"])
             run = ProgramRun(sampling, seconds, cpu, saved["mu"], saved["tau"])
