@@ -1,10 +1,11 @@
 """Log densities with analytic gradients of the built-in Stan programs, for the nutpie engine.
 
 Each structure (partial, no and complete pooling; the marginalised partial pooling of
-estimates with known se) is one numba C callback of the signature nutpie calls without the
-GIL, ``int64(dim, x*, grad*, logp*, data*)``, over the unconstrained parameters in Stan's
-order (partial: ``mu, log(tau), z[G]``; no pooling: ``theta[G]``; complete: ``mu``;
-marginal: ``mu, log(tau)``), so ``tests/stan/test_nutpie_engine.py`` can compare value
+estimates with known se; the Gaussian programs with sigma estimated) is one numba C callback
+of the signature nutpie calls without the GIL, ``int64(dim, x*, grad*, logp*, data*)``, over
+the unconstrained parameters in Stan's order (partial: ``mu, log(tau), z[G]``; no pooling:
+``theta[G]``; complete: ``mu``; marginal: ``mu, log(tau)``; the Gaussian ones with
+``log(sigma)`` last), so ``tests/stan/test_nutpie_engine.py`` can compare value
 differences and gradients with the Stan program's own ``log_prob`` at random points: the
 Stan programs stay the definition of the models. Constants are dropped, as Stan's ``~``
 does. The likelihood of a group (binomial, Poisson, normal with known se) is chosen by a
@@ -12,7 +13,8 @@ code in the data; so is each prior family (the codes of ``stan/prior.stanfunctio
 
 The data block every callback reads (float64, :func:`pack`): a header of
 :data:`HEADER` numbers, then two columns of G values (``a``, ``b``: binomial ``y, n``;
-Poisson ``y, exposure``; known se ``estimate, se``).
+Poisson ``y, exposure``; known se ``estimate, se``), three for the Gaussian programs (the
+groups' ``y_mean, n, y_sd``).
 """
 
 from __future__ import annotations

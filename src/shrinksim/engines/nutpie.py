@@ -297,7 +297,6 @@ def marginal_theta(params: dict[str, np.ndarray], block: np.ndarray, seed: int) 
     """theta (chains, draws, G) drawn from its exact conditional normal given each draw of
     (mu, tau), as the marginalised program's generated quantities do, with random numbers
     from ``seed`` (so a fit is reproducible)."""
-
     a, b, _ = columns(block)
     if "sigma" in params:  # gaussian: the mean of n_g = b outcomes, variance sigma^2 / n_g
         estimate, var = a, params["sigma"][..., None] ** 2 / b
@@ -320,7 +319,7 @@ def log_lik(
     groups = len(a)
     if density.structure == "partial":
         theta = params["mu"][..., None] + params["tau"][..., None] * params["z"]
-    elif "theta" in params:  # no pooling, marginal
+    elif "theta" in params:  # no pooling, the marginalised programs
         theta = params["theta"]
     else:
         theta = np.repeat(params["mu"][..., None], groups, axis=-1)
